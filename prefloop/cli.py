@@ -1,0 +1,215 @@
+"""The ``prefloop`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from prefloop.protocol import EVENT_KINDS
+from prefloop.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for name in ("home", "host", "port", "engine", "model", "vllm_url", "vllm_model", "log_level"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return Settings(**overrides)
+
+
+def _progress_reporter() -> Any:
+    from rich.console import Console
+
+    console = Console(stderr=True)
+
+    def report(message: str) -> None:
+        console.print(f"[bold cyan]prefloop[/] {message}")
+
+    return report
+
+
+def cmd_model_prepare(args: argparse.Namespace) -> int:
+    from prefloop.models import ModelError, embedded_dir, is_prepared, resolve_model
+
+    settings = _settings(args)
+    report = _progress_reporter()
+    already = settings.model == "embedded" and is_prepared(embedded_dir(settings))
+    try:
+        path = resolve_model(settings, report=report)
+    except ModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if already:
+        report(f"already prepared: {path}")
+    print(path)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from prefloop.logconfig import setup_logging
+    from prefloop.models import ModelError
+    from prefloop.server.app import create_app
+    from prefloop.server.engines import create_engine
+
+    settings = _settings(args)
+    setup_logging(settings.log_level)
+    try:
+        engine = create_engine(settings, report=_progress_reporter())
+    except ModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    app = create_app(settings, engine=engine)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+def _format_rows(rows: list[dict[str, Any]], fmt: str, columns: Sequence[str]) -> str:
+    if fmt == "json":
+        return json.dumps(rows, ensure_ascii=False, indent=2)
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return buffer.getvalue().rstrip("\n")
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_lines=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if row[c] is None else _short(row[c]) for c in columns))
+    console = Console(file=io.StringIO(), width=200)
+    console.print(table)
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    return str(out).rstrip("\n") + f"\n{len(rows)} event(s)"
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = str(value).replace("\n", "\\n")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+TABLE_COLUMNS = (
+    "created_at",
+    "kind",
+    "suggestion_id",
+    "language",
+    "model_version",
+    "user",
+    "reason",
+    "accepted_chars",
+    "checkpoint",
+    "similarity",
+    "text",
+)
+
+
+def cmd_logs_query(args: argparse.Namespace) -> int:
+    from prefloop.store import EVENT_COLUMNS, Store, migrate, parse_since
+
+    settings = _settings(args)
+    kinds: list[str] = []
+    for value in args.kind or []:
+        kinds.extend(k.strip() for k in value.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in EVENT_KINDS]
+    if unknown:
+        print(
+            f"error: unknown event kind(s) {', '.join(unknown)}; "
+            f"choose from {', '.join(EVENT_KINDS)}",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        since = parse_since(args.since) if args.since else None
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not settings.db_path.exists():
+        print(f"error: no database at {settings.db_path} (has `prefloop serve` run?)", file=sys.stderr)
+        return 1
+    migrate(settings.db_path)
+    with Store(settings.db_path) as store:
+        rows = store.query_events(
+            since=since,
+            kinds=kinds,
+            language=args.language,
+            user=args.user,
+            suggestion_id=args.suggestion,
+            limit=args.limit,
+        )
+    columns = TABLE_COLUMNS if args.format == "table" else EVENT_COLUMNS
+    print(_format_rows(rows, args.format, columns))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="prefloop",
+        description="Self-hosted inline code suggestions that learn from their users.",
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", help="data directory (PREFLOOP_HOME, default ~/.prefloop)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser(
+        "serve", parents=[common], help="run the suggestion service (prepares the model)"
+    )
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default 8765)")
+    serve.add_argument("--engine", choices=["transformers", "vllm"], help="generation engine")
+    serve.add_argument("--model", help="`embedded`, a local HF model directory, or a hub id")
+    serve.add_argument("--vllm-url", dest="vllm_url", help="vLLM server URL (engine vllm)")
+    serve.add_argument("--vllm-model", dest="vllm_model", help="model name served by vLLM")
+    serve.add_argument("--log-level", dest="log_level", help="debug, info, warning, error")
+    serve.set_defaults(func=cmd_serve)
+
+    model = sub.add_parser("model", help="manage the served model")
+    model_sub = model.add_subparsers(dest="model_command", required=True, metavar="ACTION")
+    prepare = model_sub.add_parser(
+        "prepare", parents=[common], help="prepare the configured model (idempotent)"
+    )
+    prepare.add_argument("--model", help="`embedded` (default) or a model directory")
+    prepare.set_defaults(func=cmd_model_prepare)
+
+    logs = sub.add_parser("logs", help="read the feedback logs")
+    logs_sub = logs.add_subparsers(dest="logs_command", required=True, metavar="ACTION")
+    query = logs_sub.add_parser("query", parents=[common], help="list stored feedback events")
+    query.add_argument("--since", help="30m, 2h, 7d, or an ISO date/time")
+    query.add_argument(
+        "--kind", action="append", help=f"event kind(s), comma-separated: {', '.join(EVENT_KINDS)}"
+    )
+    query.add_argument("--language", help="language id, e.g. python")
+    query.add_argument("--user", help="user name")
+    query.add_argument("--suggestion", help="only events about this suggestion id")
+    query.add_argument("--limit", type=int, help="at most this many events")
+    query.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    query.set_defaults(func=cmd_logs_query)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,180 @@
+"""Wire types: every message that crosses a process boundary, defined once.
+
+Directions:
+
+* ``SuggestionRequest``: editor side (language server) → service, ``POST /v1/suggestions``.
+* ``SuggestionResponse``: service → editor side.
+* ``Event`` (one of the ``*Event`` models): editor side → service, inside an ``EventBatch``
+  posted to ``POST /v1/events``; the service answers with an ``EventsResult``.
+* ``ErrorBody``: service → any client, for every 4xx/5xx answer. It never carries the
+  code the user sent.
+
+The VS Code extension mirrors the parts it needs in ``extension/src/protocol.ts``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+Mode = Literal["single_line", "multi_line"]
+
+# Upper bounds that keep one request from exhausting memory; the model's own token budget
+# is applied later by cutting the far ends, not by refusing the request.
+MAX_TEXT_CHARS = 4 * 1024 * 1024
+MAX_ID_CHARS = 128
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Position(_Wire):
+    """A zero-based cursor position, as in LSP."""
+
+    line: int = Field(ge=0)
+    character: int = Field(ge=0)
+
+
+class SuggestionRequest(_Wire):
+    """Ask for inline suggestions at the cursor."""
+
+    prefix: str = Field(max_length=MAX_TEXT_CHARS, description="Document text before the cursor.")
+    suffix: str = Field(
+        default="", max_length=MAX_TEXT_CHARS, description="Document text after the cursor."
+    )
+    language: str = Field(
+        default="plaintext", max_length=64, description="LSP language id, e.g. `python`."
+    )
+    path: str = Field(
+        default="", max_length=1024, description="File path relative to the workspace root."
+    )
+    cursor: Position | None = None
+    mode: Mode = "multi_line"
+    max_tokens: int | None = Field(default=None, ge=1, le=2048)
+    n: int = Field(default=1, ge=1, le=16, description="Number of candidates to generate.")
+    client_request_id: str | None = Field(default=None, max_length=MAX_ID_CHARS)
+    session_id: str | None = Field(
+        default=None,
+        max_length=MAX_ID_CHARS,
+        description="Editor session; a newer request from it cancels the older one.",
+    )
+    user: str | None = Field(default=None, max_length=MAX_ID_CHARS)
+
+
+class Candidate(_Wire):
+    index: int
+    text: str
+
+
+class Timings(_Wire):
+    """Milliseconds spent on the request, measured in the service."""
+
+    prompt_ms: float
+    generate_ms: float
+    total_ms: float
+
+
+class SuggestionResponse(_Wire):
+    suggestion_id: str
+    candidates: list[Candidate]
+    model_version: str
+    timings: Timings
+    client_request_id: str | None = None
+
+
+# ---- feedback events -------------------------------------------------------------------
+
+DismissReason = Literal["typed_over", "moved_away", "escaped", "closed", "replaced_by_newer"]
+Checkpoint = Literal["30s", "2m", "5m", "10m", "save", "close"]
+EventKind = Literal[
+    "shown", "accepted", "partially_accepted", "dismissed", "retained", "rewritten"
+]
+EVENT_KINDS: tuple[str, ...] = (
+    "shown",
+    "accepted",
+    "partially_accepted",
+    "dismissed",
+    "retained",
+    "rewritten",
+)
+
+
+class _EventBase(_Wire):
+    id: str = Field(min_length=1, max_length=MAX_ID_CHARS, description="Client-generated id.")
+    suggestion_id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
+    candidate_index: int = Field(default=0, ge=0, le=15)
+    ts: float | None = Field(default=None, description="Client time, seconds since the epoch.")
+    user: str | None = Field(default=None, max_length=MAX_ID_CHARS)
+
+
+class ShownEvent(_EventBase):
+    kind: Literal["shown"]
+
+
+class AcceptedEvent(_EventBase):
+    kind: Literal["accepted"]
+    text: str = Field(default="", max_length=MAX_TEXT_CHARS, description="The accepted text.")
+
+
+class PartiallyAcceptedEvent(_EventBase):
+    kind: Literal["partially_accepted"]
+    accepted_chars: int = Field(ge=1)
+    text: str = Field(default="", max_length=MAX_TEXT_CHARS)
+
+
+class DismissedEvent(_EventBase):
+    kind: Literal["dismissed"]
+    reason: DismissReason
+    shown_ms: float | None = Field(default=None, ge=0)
+
+
+class RetainedEvent(_EventBase):
+    kind: Literal["retained"]
+    checkpoint: Checkpoint
+    similarity: float = Field(ge=0.0, le=1.0)
+    text: str = Field(default="", max_length=MAX_TEXT_CHARS, description="Current tracked text.")
+
+
+class RewrittenEvent(_EventBase):
+    kind: Literal["rewritten"]
+    text: str = Field(max_length=MAX_TEXT_CHARS, description="What the user wrote instead.")
+
+
+Event = Annotated[
+    ShownEvent
+    | AcceptedEvent
+    | PartiallyAcceptedEvent
+    | DismissedEvent
+    | RetainedEvent
+    | RewrittenEvent,
+    Field(discriminator="kind"),
+]
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+class EventBatch(BaseModel):
+    """The body of ``POST /v1/events``. Events are validated one by one by the service,
+    so a malformed event refuses only itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[dict[str, object]] = Field(max_length=100_000)
+
+
+class RefusedEvent(_Wire):
+    index: int = Field(description="Position of the event in the posted batch.")
+    id: str | None = Field(description="The event's id, when it had a usable one.")
+    error: str = Field(description="Why it was refused; never contains the event's text.")
+
+
+class EventsResult(_Wire):
+    stored: list[str] = Field(description="Ids stored by this request.")
+    duplicates: list[str] = Field(description="Ids already stored earlier; nothing changed.")
+    refused: list[RefusedEvent]
+
+
+class ErrorBody(_Wire):
+    error: str
+    detail: list[str] = Field(default_factory=list)

@@ -1,0 +1,129 @@
+"""Settings for every prefloop process.
+
+This is the only module that reads the environment. Every field can be set as
+``PREFLOOP_<FIELD>`` (for example ``PREFLOOP_PORT=8088``); tests build a ``Settings``
+directly instead. ``prefloop serve --help`` and the README list them too.
+"""
+
+from __future__ import annotations
+
+import getpass
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EMBEDDED_MODEL = "embedded"
+"""The model setting's value that selects the embedded SmolLM2-135M-Instruct."""
+
+
+def _default_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+class Settings(BaseSettings):
+    """Configuration, field by field. Environment variables use the ``PREFLOOP_`` prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="PREFLOOP_", extra="ignore")
+
+    home: Path = Field(
+        default=Path.home() / ".prefloop",
+        description="Data directory: the database, prepared models, adapters and the spool.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `prefloop serve` binds to.")
+    port: int = Field(default=8765, ge=0, le=65535, description="Port `prefloop serve` binds to.")
+    user: str = Field(
+        default_factory=_default_user,
+        description="User name recorded on suggestions and events when a request names none.",
+    )
+
+    engine: Literal["transformers", "vllm"] = Field(
+        default="transformers",
+        description="`transformers` runs the model in-process; `vllm` calls a vLLM server.",
+    )
+    model: str = Field(
+        default=EMBEDDED_MODEL,
+        description=(
+            "`embedded` (SmolLM2-135M-Instruct, prepared on first use), a local Hugging Face "
+            "model directory, or a hub id on machines that can reach one."
+        ),
+    )
+    device: str = Field(default="auto", description="Torch device: `auto`, `cpu`, `cuda`, ...")
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
+        default="auto", description="Weights dtype; `auto` is float32 on CPU, float16 on GPU."
+    )
+    fim_template: str = Field(
+        default="auto",
+        description=(
+            "Prompt format: `auto` (detected from the tokenizer's special tokens), a template "
+            "name (`qwen`, `starcoder`, `codellama`, `deepseek`), or `prefix` (no FIM)."
+        ),
+    )
+    max_prompt_tokens: int = Field(
+        default=1536, ge=64, description="Token budget for prefix + suffix in a prompt."
+    )
+    default_max_tokens: int = Field(
+        default=64, ge=1, le=2048, description="Tokens to generate when a request names none."
+    )
+    temperature: float = Field(
+        default=0.6, ge=0.0, le=2.0, description="Sampling temperature for candidates after the first."
+    )
+    max_candidates: int = Field(default=5, ge=1, le=16, description="Upper bound on `n`.")
+
+    vllm_url: str = Field(
+        default="http://127.0.0.1:8000", description="Base URL of the vLLM OpenAI-compatible server."
+    )
+    vllm_model: str = Field(
+        default="prefloop-base",
+        description="Model name the vLLM server serves the base model under.",
+    )
+    vllm_timeout: float = Field(default=30.0, gt=0, description="Seconds to wait on vLLM.")
+
+    max_request_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=1024,
+        description="Requests with a larger body are refused with 413 before parsing.",
+    )
+    max_events_per_batch: int = Field(
+        default=5000, ge=1, description="Largest number of events accepted in one batch."
+    )
+    writer_batch_size: int = Field(
+        default=2000, ge=1, description="Most rows the database writer commits in one transaction."
+    )
+    log_level: str = Field(default="info", description="Log level of the service.")
+
+    @field_validator("home", mode="before")
+    @classmethod
+    def _expand_home(cls, value: object) -> object:
+        if isinstance(value, str):
+            return Path(value).expanduser()
+        if isinstance(value, Path):
+            return value.expanduser()
+        return value
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "prefloop.db"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def adapters_dir(self) -> Path:
+        return self.home / "adapters"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.home / "spool"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    return Settings()

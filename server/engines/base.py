@@ -1,0 +1,89 @@
+"""The engine interface: generate candidates, cancel, load an adapter, report a version.
+
+Both engines (in-process transformers, remote vLLM) implement it and pass the same
+contract tests. Cancellation is asyncio cancellation of :meth:`Engine.generate`: an
+engine must stop spending compute on a cancelled generation promptly.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BASE_VERSION = "base"
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    max_tokens: int
+    n: int = 1
+    temperature: float = 0.6
+    stop: tuple[str, ...] = ()
+    single_line: bool = False
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    finish_reason: str  # "stop", "length" or "cancelled"
+    tokens: int
+
+
+@dataclass
+class EngineStats:
+    generations: int = 0
+    cancelled: int = 0
+    tokens: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class EngineError(RuntimeError):
+    """The engine could not produce a result (backend down, bad adapter, ...)."""
+
+
+class Engine(abc.ABC):
+    """A text generator behind the suggestion service."""
+
+    name: str
+    stats: EngineStats
+
+    @property
+    @abc.abstractmethod
+    def version(self) -> str:
+        """The model version that serves requests now (``base`` or an adapter version)."""
+
+    @property
+    @abc.abstractmethod
+    def tokenizer(self) -> Any:
+        """A Hugging Face tokenizer matching the served model (prompt budgets, FIM tokens)."""
+
+    @property
+    @abc.abstractmethod
+    def max_context_tokens(self) -> int:
+        """Prompt plus completion tokens the model accepts."""
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Load or connect; called once before the first request."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources."""
+
+    @abc.abstractmethod
+    async def generate(self, prompt: str, params: GenerationParams) -> list[Generation]:
+        """Generate ``params.n`` completions of ``prompt``: the first greedy, the rest
+        sampled. Cancelling the awaiting task stops the work."""
+
+    @abc.abstractmethod
+    async def load_adapter(self, path: Path, version: str) -> None:
+        """Load a LoRA adapter and serve it from the next request on, with no restart."""
+
+    @abc.abstractmethod
+    async def use_base(self) -> None:
+        """Serve the base model without any adapter."""
+
+    @abc.abstractmethod
+    async def health(self) -> dict[str, Any]:
+        """A small status report; ``ok`` says whether requests can be served."""

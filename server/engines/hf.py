@@ -1,0 +1,264 @@
+"""In-process engine on Hugging Face transformers (CPU or GPU), LoRA adapters via peft.
+
+Generation runs on one dedicated thread: on a small machine concurrent generations only
+slow each other down, and a single thread makes adapter swaps trivially safe (they run
+between two generations). Cancellation sets a flag that a stopping criterion checks
+after every token, so a cancelled generation stops within one decoding step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from prefloop.server.engines.base import (
+    BASE_VERSION,
+    Engine,
+    EngineError,
+    EngineStats,
+    Generation,
+    GenerationParams,
+)
+
+log = logging.getLogger(__name__)
+
+
+class TransformersEngine(Engine):
+    name = "transformers"
+
+    def __init__(
+        self,
+        model_path: str,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        keep_adapters: int = 3,
+    ) -> None:
+        self.model_path = model_path
+        self.device_setting = device
+        self.dtype_setting = dtype
+        self.keep_adapters = keep_adapters
+        self.stats = EngineStats()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefloop-gen")
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._device = "cpu"
+        self._version = BASE_VERSION
+        self._adapters: list[str] = []  # loaded adapter versions, oldest first
+        self._load_lock = asyncio.Lock()
+
+    # ---- properties -----------------------------------------------------------------
+
+    @property
+    def version(self) -> str:
+        return self._version
+
+    @property
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            raise EngineError("engine not started")
+        return self._tokenizer
+
+    @property
+    def max_context_tokens(self) -> int:
+        config = self._model.config if self._model is not None else None
+        return int(getattr(config, "max_position_embeddings", 2048) or 2048)
+
+    # ---- life cycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._load)
+
+    def _load(self) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        started = time.perf_counter()
+        device = self.device_setting
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype: Any
+        if self.dtype_setting == "auto":
+            dtype = torch.float16 if device.startswith("cuda") else torch.float32
+        else:
+            dtype = getattr(torch, self.dtype_setting)
+        self._tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+        model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=dtype)
+        model.to(device)
+        model.eval()
+        self._model = model
+        self._device = device
+        log.info(
+            "loaded %s on %s in %.1fs", Path(self.model_path).name, device,
+            time.perf_counter() - started,
+        )
+
+    async def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    async def health(self) -> dict[str, Any]:
+        return {
+            "ok": self._model is not None,
+            "engine": self.name,
+            "model": self.model_path,
+            "device": self._device,
+            "version": self._version,
+            "adapters": list(self._adapters),
+        }
+
+    # ---- generation -----------------------------------------------------------------
+
+    async def generate(self, prompt: str, params: GenerationParams) -> list[Generation]:
+        if self._model is None:
+            raise EngineError("engine not started")
+        cancel = threading.Event()
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, self._generate, prompt, params, cancel)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            cancel.set()
+            self.stats.cancelled += 1
+            raise
+
+    def _generate(
+        self, prompt: str, params: GenerationParams, cancel: threading.Event
+    ) -> list[Generation]:
+        import torch
+
+        if cancel.is_set():
+            return []
+        tok = self._tokenizer
+        inputs = tok(prompt, return_tensors="pt", add_special_tokens=False).to(self._device)
+        prompt_len = int(inputs["input_ids"].shape[1])
+        room = self.max_context_tokens - prompt_len
+        if room <= 0:
+            raise EngineError("prompt longer than the model's context")
+        max_new = min(params.max_tokens, room)
+        results: list[Generation] = []
+        runs: list[tuple[bool, int]] = [(False, 1)]
+        if params.n > 1:
+            runs.append((True, params.n - 1))
+        pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        for sample, count in runs:
+            criteria = _StopCriteria(tok, prompt_len, params, cancel)
+            kwargs: dict[str, Any] = {
+                "max_new_tokens": max_new,
+                "do_sample": sample,
+                "num_return_sequences": count,
+                "stopping_criteria": [criteria],
+                "pad_token_id": pad_id,
+            }
+            if sample:
+                kwargs["temperature"] = max(params.temperature, 0.05)
+                kwargs["top_p"] = 0.95
+                if params.seed is not None:
+                    torch.manual_seed(params.seed)
+            else:
+                # Unset sampling knobs a model's generation_config may carry.
+                kwargs.update(temperature=None, top_p=None, top_k=None)
+            with torch.inference_mode():
+                output = self._model.generate(**inputs, **kwargs)
+            if cancel.is_set():
+                return []
+            for seq in output:
+                ids = [int(t) for t in seq[prompt_len:]]
+                ended = tok.eos_token_id in ids
+                if ended:
+                    ids = ids[: ids.index(tok.eos_token_id)]
+                text = tok.decode(ids, skip_special_tokens=True)
+                text, stopped = _cut_at_stop(text, params.stop)
+                reason = "stop" if (ended or stopped or len(ids) < max_new) else "length"
+                results.append(Generation(text=text, finish_reason=reason, tokens=len(ids)))
+                self.stats.tokens += len(ids)
+        self.stats.generations += 1
+        return results
+
+    # ---- adapters -------------------------------------------------------------------
+
+    async def load_adapter(self, path: Path, version: str) -> None:
+        async with self._load_lock:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._executor, self._load_adapter, Path(path), version)
+
+    def _load_adapter(self, path: Path, version: str) -> None:
+        from peft import PeftModel
+
+        if not (path / "adapter_config.json").is_file():
+            raise EngineError(f"{path} is not a LoRA adapter directory")
+        if version not in self._adapters:
+            if isinstance(self._model, PeftModel):
+                self._model.load_adapter(str(path), adapter_name=version)
+            else:
+                self._model = PeftModel.from_pretrained(
+                    self._model, str(path), adapter_name=version
+                )
+                self._model.eval()
+            self._adapters.append(version)
+        self._model.set_adapter(version)
+        self._version = version
+        while len(self._adapters) > self.keep_adapters:
+            old = self._adapters.pop(0)
+            if old != version:
+                self._model.delete_adapter(old)
+
+    async def use_base(self) -> None:
+        async with self._load_lock:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._executor, self._use_base)
+
+    def _use_base(self) -> None:
+        from peft import PeftModel
+
+        if isinstance(self._model, PeftModel):
+            self._model = self._model.unload()
+            self._model.eval()
+        self._adapters.clear()
+        self._version = BASE_VERSION
+
+
+def _cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
+    cut = len(text)
+    for stop in stops:
+        if stop:
+            at = text.find(stop)
+            if at != -1:
+                cut = min(cut, at)
+    return text[:cut], cut < len(text)
+
+
+class _StopCriteria:
+    """Stops a sequence on cancellation, a stop string, or (single-line mode) a newline
+    after some content; checked after every generated token."""
+
+    def __init__(
+        self, tokenizer: Any, prompt_len: int, params: GenerationParams, cancel: threading.Event
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.prompt_len = prompt_len
+        self.stops = tuple(s for s in params.stop if s)
+        self.single_line = params.single_line
+        self.cancel = cancel
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        batch = input_ids.shape[0]
+        if self.cancel.is_set():
+            return torch.ones(batch, dtype=torch.bool, device=input_ids.device)
+        done = []
+        for row in input_ids:
+            text = self.tokenizer.decode(row[self.prompt_len :], skip_special_tokens=False)
+            stop = any(s in text for s in self.stops)
+            if not stop and self.single_line:
+                stripped = text.lstrip("\n")
+                # A leading newline may start the line the completion belongs on.
+                stop = "\n" in stripped.strip(" \t") if stripped else text.count("\n") > 1
+            done.append(stop)
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
