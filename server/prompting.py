@@ -15,6 +15,8 @@ This module imports nothing heavy; the tokenizer is any object with the two meth
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -61,6 +63,7 @@ PREFIX_ONLY_STOP_TOKENS: tuple[str, ...] = (
 """Stop tokens of prefix-only prompts: chat and file markers of base models such as SmolLM2."""
 
 _DEFAULT_LAYOUT = "{prefix_token}{prefix}{suffix_token}{suffix}{middle_token}"
+_NON_SPACE = re.compile(r"\S")
 _LAYOUT_FIELDS = ("{prefix_token}", "{prefix}", "{suffix_token}", "{suffix}", "{middle_token}")
 
 
@@ -114,7 +117,8 @@ class FimTemplate:
 TEMPLATES: dict[str, FimTemplate] = {
     template.name: template
     for template in (
-        # Qwen2.5-Coder.
+        # Qwen2.5-Coder (CodeGemma uses the same markers and ends files with
+        # <|file_separator|>).
         FimTemplate(
             name="qwen",
             prefix_token="<|fim_prefix|>",
@@ -126,6 +130,7 @@ TEMPLATES: dict[str, FimTemplate] = {
                 "<|file_sep|>",
                 "<|repo_name|>",
                 "<|im_end|>",
+                "<|file_separator|>",
                 "<|fim_prefix|>",
                 "<|fim_suffix|>",
                 "<|fim_middle|>",
@@ -161,7 +166,7 @@ TEMPLATES: dict[str, FimTemplate] = {
             suffix_token="<SUF>",
             middle_token="<MID>",
             layout="{prefix_token} {prefix} {suffix_token}{suffix} {middle_token}",
-            stop_tokens=("<EOT>", "</s>", "<PRE>", "<SUF>", "<MID>"),
+            stop_tokens=("<EOT>", "<PRE>", "<SUF>", "<MID>"),
         ),
         # DeepSeek-Coder (full-width bars and "▁" are part of the token text).
         FimTemplate(
@@ -235,6 +240,7 @@ class Prompt:
     ``prefix`` and ``suffix`` are the parts of the code before and after the cursor that the
     prompt holds; ``template`` is the FIM template's name or ``"prefix"``; ``stop`` holds the
     stop sequences for the engine; ``token_count`` is the length of ``text`` in tokens.
+    ``prefix_truncated``/``suffix_truncated`` say whether anything but whitespace was cut.
     """
 
     text: str
@@ -247,31 +253,32 @@ class Prompt:
     token_count: int
 
 
-# Line comment markers by LSP language id (and common short names); (start, end) pairs,
-# where end is empty for line comments.
-_COMMENT_MARKERS: dict[str, tuple[str, str]] = {}
-for _names, _markers in (
-    (
-        "python shellscript shell sh bash zsh fish yaml yml ruby perl r toml dockerfile "
-        "makefile cmake powershell elixir nim julia coffeescript properties ini graphql",
-        ("#", ""),
-    ),
-    (
-        "c cpp c++ objective-c objective-cpp csharp cuda-cpp java javascript javascriptreact "
-        "typescript typescriptreact js jsx ts tsx go rust kotlin swift scala dart php groovy "
-        "json jsonc proto protobuf zig solidity fsharp verilog glsl hlsl",
-        ("//", ""),
-    ),
-    ("sql lua haskell elm ada vhdl plsql", ("--", "")),
-    ("html xml markdown vue svelte xsl svg", ("<!--", "-->")),
-    ("css scss less", ("/*", "*/")),
-    ("latex tex erlang matlab prolog", ("%", "")),
-    ("clojure lisp scheme racket elisp", (";", "")),
-    ("vb vba", ("'", "")),
-    ("bat", ("REM", "")),
-):
-    for _name in _names.split():
-        _COMMENT_MARKERS[_name] = _markers
+# Comment (start, end) markers by LSP language id and common short names; end is empty for
+# line comments.
+_COMMENT_MARKERS: dict[str, tuple[str, str]] = {
+    name: markers
+    for names, markers in (
+        (
+            "python shellscript shell sh bash zsh fish yaml yml ruby perl r toml dockerfile "
+            "makefile cmake powershell elixir nim julia coffeescript properties ini graphql",
+            ("#", ""),
+        ),
+        (
+            "c cpp c++ objective-c objective-cpp csharp cuda-cpp java javascript javascriptreact "
+            "typescript typescriptreact js jsx ts tsx go rust kotlin swift scala dart php groovy "
+            "json jsonc proto protobuf zig solidity fsharp verilog glsl hlsl",
+            ("//", ""),
+        ),
+        ("sql lua haskell elm ada vhdl plsql", ("--", "")),
+        ("html xml markdown vue svelte xsl svg", ("<!--", "-->")),
+        ("css scss less", ("/*", "*/")),
+        ("latex tex erlang matlab prolog", ("%", "")),
+        ("clojure lisp scheme racket elisp", (";", "")),
+        ("vb vba", ("'", "")),
+        ("bat", ("REM", "")),
+    )
+    for name in names.split()
+}
 
 
 def comment_markers(language: str) -> tuple[str, str]:
@@ -288,13 +295,27 @@ def _comment_line(text: str, markers: tuple[str, str]) -> str:
     return f"{start} {text}" if text else start
 
 
-def _suffix_context_lines(suffix: str) -> list[str]:
+def _context_lines(suffix: str) -> list[str]:
+    """The comment lines that show ``suffix`` in a prefix-only prompt (none for blank text)."""
     lines = [line.rstrip() for line in suffix.split("\n")]
     while lines and not lines[0].strip():
         lines.pop(0)
     while lines and not lines[-1].strip():
         lines.pop()
+    return ["Code after the cursor:", *lines] if lines else []
+
+
+def _header_lines(language: str, path: str) -> list[str]:
+    lines = []
+    if path:
+        lines.append(f"File: {path}")
+    if language and language.lower() != "plaintext":
+        lines.append(f"Language: {language}")
     return lines
+
+
+def _comment_block(lines: list[str], markers: tuple[str, str]) -> str:
+    return "".join(_comment_line(line, markers) + "\n" for line in lines)
 
 
 def _limit_lines(text: str, max_lines: int) -> str:
@@ -307,24 +328,24 @@ def _limit_lines(text: str, max_lines: int) -> str:
     return text[: end + 1]
 
 
-def _render_prefix_only(prefix: str, suffix: str, *, language: str, path: str) -> str:
-    markers = comment_markers(language)
-    header: list[str] = []
-    if path:
-        header.append(f"File: {path}")
-    if language and language.lower() != "plaintext":
-        header.append(f"Language: {language}")
-    context = _suffix_context_lines(suffix)
-    if context:
-        header.append("Code after the cursor:")
-        header.extend(context)
-    if not header:
+def _render_prefix_only(
+    prefix: str, suffix: str, *, header: list[str], markers: tuple[str, str]
+) -> str:
+    lines = header + _context_lines(suffix)
+    if not lines:
         return prefix
-    return "".join(_comment_line(line, markers) + "\n" for line in header) + "\n" + prefix
+    return _comment_block(lines, markers) + "\n" + prefix
+
+
+def _has_content(text: str, start: int, end: int) -> bool:
+    return _NON_SPACE.search(text, start, end) is not None
 
 
 def _count(tokenizer: Tokenizer, text: str) -> int:
     return len(tokenizer.encode(text, add_special_tokens=False)) if text else 0
+
+
+_Measure = Callable[[str], int]
 
 
 def _fit_tail(text: str, budget: int, tokenizer: Tokenizer) -> tuple[str, int]:
@@ -332,13 +353,10 @@ def _fit_tail(text: str, budget: int, tokenizer: Tokenizer) -> tuple[str, int]:
 
     A cut inside a line happens only when the last line alone is over the budget.
     """
-    if not text:
-        return "", 0
-    if budget <= 0:
+    if not text or budget <= 0:
         return "", 0
     base = max(0, len(text) - budget * MAX_CHARS_PER_TOKEN)
-    window = text[base:]
-    ids = tokenizer.encode(window, add_special_tokens=False)
+    ids = tokenizer.encode(text[base:], add_special_tokens=False)
     if base == 0 and len(ids) <= budget:
         return text, len(ids)
     start = base
@@ -349,62 +367,65 @@ def _fit_tail(text: str, budget: int, tokenizer: Tokenizer) -> tuple[str, int]:
         if newline != -1 and newline + 1 < len(text):
             start = newline + 1
     kept = text[start:]
-    count = _count(tokenizer, kept)
-    while count > budget:
+    while (count := _count(tokenizer, kept)) > budget:
         newline = kept.find("\n")
         if newline != -1 and newline + 1 < len(kept):
             kept = kept[newline + 1 :]
         else:
-            tail = tokenizer.decode(tokenizer.encode(kept, add_special_tokens=False)[-budget:])
-            kept = kept[min(len(kept) - len(tail), len(kept) - 1) :][1:] if not tail else kept[
-                max(1, len(kept) - len(tail)) :
-            ]
-        count = _count(tokenizer, kept)
+            ids = tokenizer.encode(kept, add_special_tokens=False)
+            tail = tokenizer.decode(ids[count - budget :])
+            kept = kept[max(1, len(kept) - len(tail)) :]
     return kept, count
 
 
-def _fit_head(text: str, budget: int, tokenizer: Tokenizer) -> tuple[str, int]:
-    """The longest start part of ``text`` within ``budget`` tokens, ending after a newline.
+def _fit_head(
+    text: str, budget: int, tokenizer: Tokenizer, measure: _Measure | None = None
+) -> tuple[str, int]:
+    """The longest start part of ``text`` within ``budget``, ending after a newline.
 
-    A cut inside a line happens only when the first line alone is over the budget.
+    ``measure`` gives the cost of a kept part in tokens (by default its token count; a part
+    shown with decorations costs more). A cut inside a line happens only when the first line
+    alone is over the budget.
     """
-    if not text:
+    if not text or budget <= 0:
         return "", 0
-    if budget <= 0:
-        return "", 0
-    limit = budget * MAX_CHARS_PER_TOKEN
-    window = text[:limit]
+    cost = measure or functools.partial(_count, tokenizer)
+    window = text[: budget * MAX_CHARS_PER_TOKEN]
     ids = tokenizer.encode(window, add_special_tokens=False)
-    if len(window) == len(text) and len(ids) <= budget:
+    if measure is None and len(window) == len(text) and len(ids) <= budget:
         return text, len(ids)
     end = len(window)
     if len(ids) > budget:
         end = min(end, len(tokenizer.decode(ids[:budget])))
-    if end < len(text) and text[end - 1 : end] != "\n":
+    if end < len(text) and text[end - 1] != "\n":
         newline = text.rfind("\n", 0, end)
         if newline != -1:
             end = newline + 1
     kept = text[:end]
-    count = _count(tokenizer, kept)
-    while count > budget:
+    while (count := cost(kept)) > budget:
         newline = kept.rfind("\n", 0, len(kept) - 1)
         if newline != -1:
             kept = kept[: newline + 1]
         else:
-            head = tokenizer.decode(tokenizer.encode(kept, add_special_tokens=False)[:budget])
+            ids = tokenizer.encode(kept, add_special_tokens=False)
+            head = tokenizer.decode(ids[: max(0, len(ids) - (count - budget))])
             kept = kept[: min(len(head), len(kept) - 1)]
-        count = _count(tokenizer, kept)
     return kept, count
 
 
 def _allocate(
-    prefix: str, suffix: str, available: int, suffix_share: float, tokenizer: Tokenizer
+    prefix: str,
+    suffix: str,
+    available: int,
+    suffix_share: float,
+    tokenizer: Tokenizer,
+    suffix_measure: _Measure | None,
 ) -> tuple[str, str]:
     """Fit prefix and suffix into ``available`` tokens; each side's unused share goes to the
     other side."""
     suffix_budget = int(available * suffix_share)
     kept_prefix, prefix_used = _fit_tail(prefix, available - suffix_budget, tokenizer)
-    kept_suffix, suffix_used = _fit_head(suffix, available - prefix_used, tokenizer)
+    kept_suffix, suffix_used = _fit_head(suffix, available - prefix_used, tokenizer, suffix_measure)
     if len(kept_prefix) < len(prefix) and suffix_used < suffix_budget:
         kept_prefix, _ = _fit_tail(prefix, available - suffix_used, tokenizer)
     return kept_prefix, kept_suffix
@@ -428,40 +449,54 @@ def build_prompt(
     block, then the prefix). The whole rendered text, template tokens and header included,
     stays within ``max_prompt_tokens``. The suffix gets ``suffix_share`` of the tokens left for
     code, the prefix the rest; what one side does not use goes to the other. Over-long sides are
-    cut at their far ends at line boundaries; inputs are never rejected. Raises ValueError when
-    the budget cannot even hold the template or header, or ``suffix_share`` is outside [0, 1].
+    cut at their far ends at line boundaries; inputs are never rejected. Header lines of a
+    prefix-only prompt that do not fit are left out. Raises ValueError when the budget cannot
+    hold a template's marker tokens, when it is not positive, or when ``suffix_share`` is
+    outside [0, 1].
     """
+    if max_prompt_tokens < 1:
+        raise ValueError(f"max_prompt_tokens must be positive, got {max_prompt_tokens}")
     if not 0.0 <= suffix_share <= 1.0:
         raise ValueError(f"suffix_share must be within [0, 1], got {suffix_share}")
     suffix_source = suffix
+    suffix_measure: _Measure | None = None
     render: Callable[[str, str], str]
     if template is None:
-        if suffix.strip():
-            suffix_source = _limit_lines(suffix, SUFFIX_CONTEXT_MAX_LINES)
-        else:
-            suffix_source = ""
+        has_suffix = _has_content(suffix, 0, len(suffix))
+        suffix_source = _limit_lines(suffix, SUFFIX_CONTEXT_MAX_LINES) if has_suffix else ""
+        markers = comment_markers(language)
 
-        def render(p: str, s: str) -> str:
-            return _render_prefix_only(p, s, language=language, path=path)
+        def suffix_measure(part: str) -> int:
+            return _count(tokenizer, _comment_block(_context_lines(part), markers))
 
+        # Header lines that do not fit the budget are left out, the path first.
+        header = _header_lines(language, path)
+        for dropped in range(len(header) + 1):
+            render = functools.partial(
+                _render_prefix_only, header=header[dropped:], markers=markers
+            )
+            overhead = _count(tokenizer, render("", ""))
+            if overhead <= max_prompt_tokens:
+                break
         name = PREFIX_ONLY
         stop_tokens = PREFIX_ONLY_STOP_TOKENS
     else:
         render = template.render
         name = template.name
         stop_tokens = template.stop_tokens
-
-    overhead = _count(tokenizer, render("", ""))
-    if overhead > max_prompt_tokens:
-        raise ValueError(
-            f"max_prompt_tokens={max_prompt_tokens} cannot hold the {name!r} prompt frame "
-            f"({overhead} tokens)"
-        )
+        overhead = _count(tokenizer, render("", ""))
+        if overhead > max_prompt_tokens:
+            raise ValueError(
+                f"max_prompt_tokens={max_prompt_tokens} cannot hold the {name!r} template "
+                f"markers ({overhead} tokens)"
+            )
+    # Token counts of the parts do not add up exactly to the count of the whole (tokens can
+    # merge across part boundaries): shrink the space for code until the whole fits.
     reserve = 0
     while True:
         available = max(0, max_prompt_tokens - overhead - reserve)
         kept_prefix, kept_suffix = _allocate(
-            prefix, suffix_source, available, suffix_share, tokenizer
+            prefix, suffix_source, available, suffix_share, tokenizer, suffix_measure
         )
         if template is None and not kept_suffix.strip():
             kept_suffix = ""
@@ -477,8 +512,8 @@ def build_prompt(
         prefix=kept_prefix,
         suffix=kept_suffix,
         template=name,
-        prefix_truncated=len(kept_prefix) < len(prefix),
-        suffix_truncated=len(kept_suffix) < len(suffix) and bool(suffix.strip()),
+        prefix_truncated=_has_content(prefix, 0, len(prefix) - len(kept_prefix)),
+        suffix_truncated=_has_content(suffix, len(kept_suffix), len(suffix)),
         stop=stop,
         token_count=count,
     )

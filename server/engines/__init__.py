@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from prefloop.models import Report, resolve_model
 from prefloop.server.engines.base import (
     BASE_VERSION,
     Engine,
@@ -10,6 +9,8 @@ from prefloop.server.engines.base import (
     Generation,
     GenerationParams,
 )
+
+from prefloop.models import Report, resolve_model
 from prefloop.settings import Settings
 
 __all__ = [

@@ -51,6 +51,7 @@ class TransformersEngine(Engine):
         self._version = BASE_VERSION
         self._adapters: list[str] = []  # loaded adapter versions, oldest first
         self._load_lock = asyncio.Lock()
+        self._busy = False
 
     # ---- properties -----------------------------------------------------------------
 
@@ -89,13 +90,15 @@ class TransformersEngine(Engine):
         else:
             dtype = getattr(torch, self.dtype_setting)
         self._tokenizer = AutoTokenizer.from_pretrained(self.model_path)
-        model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=dtype)
-        model.to(device)
+        model: Any = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=dtype)
+        model = model.to(device)
         model.eval()
         self._model = model
         self._device = device
         log.info(
-            "loaded %s on %s in %.1fs", Path(self.model_path).name, device,
+            "loaded %s on %s in %.1fs",
+            Path(self.model_path).name,
+            device,
             time.perf_counter() - started,
         )
 
@@ -110,6 +113,10 @@ class TransformersEngine(Engine):
             "device": self._device,
             "version": self._version,
             "adapters": list(self._adapters),
+            "busy": self._busy,
+            "generations": self.stats.generations,
+            "cancelled": self.stats.cancelled,
+            "tokens": self.stats.tokens,
         }
 
     # ---- generation -----------------------------------------------------------------
@@ -130,10 +137,19 @@ class TransformersEngine(Engine):
     def _generate(
         self, prompt: str, params: GenerationParams, cancel: threading.Event
     ) -> list[Generation]:
-        import torch
-
         if cancel.is_set():
             return []
+        self._busy = True
+        try:
+            return self._run_generation(prompt, params, cancel)
+        finally:
+            self._busy = False
+
+    def _run_generation(
+        self, prompt: str, params: GenerationParams, cancel: threading.Event
+    ) -> list[Generation]:
+        import torch
+
         tok = self._tokenizer
         inputs = tok(prompt, return_tensors="pt", add_special_tokens=False).to(self._device)
         prompt_len = int(inputs["input_ids"].shape[1])

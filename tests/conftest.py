@@ -1,0 +1,143 @@
+"""Shared fixtures: one prepared embedded model per machine, a tiny random model per run,
+and real `prefloop serve` processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from prefloop.models import prepare_embedded
+from prefloop.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def shared_home() -> Path:
+    """Where the embedded model is prepared once and reused by every test run."""
+    return Path(os.environ.get("PREFLOOP_TEST_SHARED_HOME", REPO / ".cache" / "test-home"))
+
+
+@pytest.fixture(scope="session")
+def embedded_model_dir() -> Path:
+    return prepare_embedded(Settings(home=shared_home()))
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, embedded_model_dir: Path) -> Path:
+    """A tiny Llama with random weights and the embedded model's real tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    out = tmp_path_factory.mktemp("tiny-model")
+    tokenizer = AutoTokenizer.from_pretrained(embedded_model_dir)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServerProcess:
+    """A real `prefloop serve` subprocess."""
+
+    proc: subprocess.Popen[bytes]
+    url: str
+    home: Path
+    log_path: Path
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "prefloop.db"
+
+    def client(self, timeout: float = 60.0) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=timeout)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_server(
+    home: Path,
+    model: str | Path,
+    *,
+    extra_env: dict[str, str] | None = None,
+    timeout: float = 180.0,
+) -> ServerProcess:
+    port = free_port()
+    home.mkdir(parents=True, exist_ok=True)
+    log_path = home / "serve.log"
+    env = {
+        **os.environ,
+        "PREFLOOP_HOME": str(home),
+        "PREFLOOP_MODEL": str(model),
+        "PREFLOOP_PORT": str(port),
+        "PREFLOOP_LOG_LEVEL": "info",
+        "HF_HUB_OFFLINE": "1",
+        **(extra_env or {}),
+    }
+    log_file = log_path.open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "prefloop.cli", "serve"],
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    server = ServerProcess(proc, f"http://127.0.0.1:{port}", home, log_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"prefloop serve exited early:\n{server.log()[-3000:]}")
+        try:
+            if httpx.get(server.url + "/healthz", timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(f"prefloop serve did not become ready:\n{server.log()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def tiny_server(
+    tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path
+) -> Iterator[ServerProcess]:
+    server = start_server(tmp_path_factory.mktemp("home"), tiny_model_dir)
+    yield server
+    server.stop()
