@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import tempfile
 import threading
 import time
@@ -36,7 +35,11 @@ def make_events(sids: list[str], count: int) -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
     for i in range(count):
         kind = kinds[i % 4]
-        e: dict[str, object] = {"id": uuid.uuid4().hex, "suggestion_id": sids[i % len(sids)], "kind": kind}
+        e: dict[str, object] = {
+            "id": uuid.uuid4().hex,
+            "suggestion_id": sids[i % len(sids)],
+            "kind": kind,
+        }
         if kind == "accepted":
             e["text"] = TEXTS[i % 3]
         elif kind == "dismissed":
@@ -110,8 +113,20 @@ def bench_raw(events: int, batch: int) -> dict[str, float]:
     all_events = make_events(sids, events)
     rows = [
         (
-            e["id"], e["suggestion_id"], e["kind"], 0, utcnow(), None, "bench", "python", "base",
-            e.get("reason"), None, e.get("checkpoint"), e.get("similarity"), e.get("shown_ms"),
+            e["id"],
+            e["suggestion_id"],
+            e["kind"],
+            0,
+            utcnow(),
+            None,
+            "bench",
+            "python",
+            "base",
+            e.get("reason"),
+            None,
+            e.get("checkpoint"),
+            e.get("similarity"),
+            e.get("shown_ms"),
             e.get("text"),
         )
         for e in all_events
@@ -160,15 +175,20 @@ def tiny_model() -> Path:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
+    from bench.common import shared_home
     from prefloop.models import prepare_embedded
     from prefloop.settings import Settings
-    from bench.common import shared_home
 
     out = Path(tempfile.mkdtemp(prefix="prefloop-bench-tiny-"))
     tokenizer = AutoTokenizer.from_pretrained(prepare_embedded(Settings(home=shared_home())))
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
         tie_word_embeddings=True,
     )
     torch.manual_seed(0)

@@ -22,9 +22,8 @@ from prefloop.models import prepare_embedded
 from prefloop.server.engines import GenerationParams
 from prefloop.server.engines.hf import TransformersEngine
 from prefloop.server.postprocess import postprocess_candidates
-from prefloop.server.prompting import build_prompt
+from prefloop.server.prompting import build_prompt, resolve_template
 from prefloop.server.suggestions import special_tokens
-from prefloop.server.prompting import resolve_template
 from prefloop.settings import Settings
 
 CONTEXTS: list[tuple[str, str, str, str]] = [
@@ -35,9 +34,15 @@ CONTEXTS: list[tuple[str, str, str, str]] = [
     ("python", "sort.py", "def bubble_sort(items):\n    n = len(items)\n", ""),
     ("javascript", "app.js", "function greet(name) {\n", "\n}\n"),
     ("javascript", "sum.js", "const total = items.reduce(", ");\n"),
-    ("go", "main.go", "package main\n\nimport \"fmt\"\n\nfunc main() {\n", "\n}\n"),
+    ("go", "main.go", 'package main\n\nimport "fmt"\n\nfunc main() {\n', "\n}\n"),
     ("python", "io.py", "import json\n\ndef load_config(path):\n    ", ""),
-    ("python", "stack.py", "class Stack:\n    def __init__(self):\n        self.items = []\n\n    def push(self, item):\n", ""),
+    (
+        "python",
+        "stack.py",
+        "class Stack:\n    def __init__(self):\n        self.items = []\n\n"
+        "    def push(self, item):\n",
+        "",
+    ),
 ]
 
 
@@ -71,26 +76,37 @@ def main() -> None:
             for round_no in range(args.rounds + 1):
                 for language, path, prefix, suffix in CONTEXTS:
                     prompt = build_prompt(
-                        prefix, suffix, template=template, tokenizer=engine.tokenizer,
+                        prefix,
+                        suffix,
+                        template=template,
+                        tokenizer=engine.tokenizer,
                         max_prompt_tokens=min(
                             settings.max_prompt_tokens,
                             engine.max_context_tokens - args.max_tokens,
                         ),
-                        language=language, path=path,
+                        language=language,
+                        path=path,
                     )
                     params = GenerationParams(max_tokens=args.max_tokens, stop=prompt.stop)
                     t0 = time.perf_counter()
                     gens = loop.run_until_complete(engine.generate(prompt.text, params))
                     bare = (time.perf_counter() - t0) * 1000
                     bare_text = postprocess_candidates(
-                        [g.text for g in gens], prefix=prompt.prefix, suffix=prompt.suffix,
+                        [g.text for g in gens],
+                        prefix=prompt.prefix,
+                        suffix=prompt.suffix,
                         mode="multi_line",
                     )
                     t0 = time.perf_counter()
                     response = client.post(
                         "/v1/suggestions",
-                        json={"prefix": prefix, "suffix": suffix, "language": language,
-                              "path": path, "max_tokens": args.max_tokens},
+                        json={
+                            "prefix": prefix,
+                            "suffix": suffix,
+                            "language": language,
+                            "path": path,
+                            "max_tokens": args.max_tokens,
+                        },
                     )
                     api = (time.perf_counter() - t0) * 1000
                     response.raise_for_status()

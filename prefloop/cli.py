@@ -78,6 +78,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lsp(args: argparse.Namespace) -> int:
+    from prefloop.lsp.main import run
+
+    overrides: dict[str, Any] = {}
+    for name in ("home", "server_url", "log_level"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return run(Settings(**overrides), tcp=args.tcp, host=args.host, port=args.port)
+
+
 def _format_rows(rows: list[dict[str, Any]], fmt: str, columns: Sequence[str]) -> str:
     if fmt == "json":
         return json.dumps(rows, ensure_ascii=False, indent=2)
@@ -181,6 +192,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--vllm-model", dest="vllm_model", help="model name served by vLLM")
     serve.add_argument("--log-level", dest="log_level", help="debug, info, warning, error")
     serve.set_defaults(func=cmd_serve)
+
+    lsp = sub.add_parser(
+        "lsp", parents=[common], help="run the language server (stdio; --tcp for debugging)"
+    )
+    lsp.add_argument("--tcp", action="store_true", help="listen on TCP instead of stdio")
+    lsp.add_argument("--host", default="127.0.0.1", help="TCP address (default 127.0.0.1)")
+    lsp.add_argument("--port", type=int, default=2087, help="TCP port (default 2087)")
+    lsp.add_argument("--server-url", dest="server_url", help="the service (PREFLOOP_SERVER_URL)")
+    lsp.add_argument("--log-level", dest="log_level", help="debug, info, warning, error")
+    lsp.set_defaults(func=cmd_lsp)
 
     model = sub.add_parser("model", help="manage the served model")
     model_sub = model.add_subparsers(dest="model_command", required=True, metavar="ACTION")

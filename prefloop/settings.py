@@ -57,6 +57,14 @@ class Settings(BaseSettings):
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
         default="auto", description="Weights dtype; `auto` is float32 on CPU, float16 on GPU."
     )
+    torch_threads: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "CPU threads for the transformers engine; 0 leaves one core free for the rest of "
+            "the service (and the editor): max(1, cores - 1)."
+        ),
+    )
     fim_template: str = Field(
         default="auto",
         description=(
@@ -101,6 +109,49 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="info", description="Log level of the service.")
 
+    server_url: str = Field(
+        default="http://127.0.0.1:8765",
+        description="The service `prefloop lsp` talks to (`initializationOptions.serverUrl`).",
+    )
+    lsp_debounce: float = Field(
+        default=0.05, ge=0.0, le=5.0, description="Seconds `prefloop lsp` waits before asking."
+    )
+    lsp_connect_timeout: float = Field(
+        default=0.5, gt=0.0, description="Seconds `prefloop lsp` waits to connect to the service."
+    )
+    lsp_request_timeout: float = Field(
+        default=10.0, gt=0.0, description="Seconds `prefloop lsp` waits for suggestions."
+    )
+    lsp_mode: Literal["single_line", "multi_line"] = Field(
+        default="multi_line", description="Suggestion mode `prefloop lsp` asks for."
+    )
+    lsp_max_tokens: int | None = Field(
+        default=None, ge=1, le=2048, description="Tokens per suggestion (unset: the service's)."
+    )
+    lsp_candidates: int = Field(
+        default=1, ge=1, le=16, description="Candidates `prefloop lsp` asks for per request."
+    )
+    lsp_max_prefix_chars: int = Field(
+        default=8000, ge=1, description="Most characters before the cursor `prefloop lsp` sends."
+    )
+    lsp_max_suffix_chars: int = Field(
+        default=4000, ge=0, description="Most characters after the cursor `prefloop lsp` sends."
+    )
+    lsp_shown_delay: float = Field(
+        default=0.25,
+        ge=0.0,
+        description="Seconds a suggestion must stay on screen, not superseded, to count as shown.",
+    )
+    lsp_retention_checkpoints: tuple[float, float, float, float] = Field(
+        default=(30.0, 120.0, 300.0, 600.0),
+        description="Seconds after acceptance of the `30s`, `2m`, `5m` and `10m` snapshots.",
+    )
+    lsp_rewrite_idle: float = Field(
+        default=10.0,
+        gt=0.0,
+        description="Seconds without typing at a dismissed suggestion's place that end a rewrite.",
+    )
+
     @field_validator("home", mode="before")
     @classmethod
     def _expand_home(cls, value: object) -> object:
@@ -108,6 +159,13 @@ class Settings(BaseSettings):
             return Path(value).expanduser()
         if isinstance(value, Path):
             return value.expanduser()
+        return value
+
+    @field_validator("lsp_retention_checkpoints")
+    @classmethod
+    def _increasing(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(v < 0 for v in value) or list(value) != sorted(value):
+            raise ValueError("retention checkpoints must be non-negative and increasing")
         return value
 
     @property

@@ -11,9 +11,6 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from prefloop.server.engines import Engine, EngineError, create_engine
-from prefloop.server.metrics import Metrics
-from prefloop.server.suggestions import ClientGone, SuggestionService, Superseded
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -29,6 +26,9 @@ from prefloop.protocol import (
     SuggestionRequest,
     SuggestionResponse,
 )
+from prefloop.server.engines import Engine, EngineError, create_engine
+from prefloop.server.metrics import Metrics
+from prefloop.server.suggestions import ClientGone, SuggestionService, Superseded
 from prefloop.settings import Settings
 from prefloop.writer import Writer
 

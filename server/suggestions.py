@@ -13,12 +13,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from prefloop.protocol import Candidate, SuggestionRequest, SuggestionResponse, Timings
 from prefloop.server.engines import Engine, GenerationParams
 from prefloop.server.metrics import Metrics
 from prefloop.server.postprocess import postprocess_candidates
 from prefloop.server.prompting import FimTemplate, build_prompt, resolve_template
-
-from prefloop.protocol import Candidate, SuggestionRequest, SuggestionResponse, Timings
 from prefloop.settings import Settings
 from prefloop.writer import Writer, suggestion_row
 

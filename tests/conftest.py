@@ -141,3 +141,6 @@ def tiny_server(
     server = start_server(tmp_path_factory.mktemp("home"), tiny_model_dir)
     yield server
     server.stop()
+
+
+from tests.vllm_fixture import vllm_server  # noqa: E402, F401  (session fixture)

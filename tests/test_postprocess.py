@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import pytest
+
 from prefloop.server.postprocess import (
     Mode,
     postprocess,

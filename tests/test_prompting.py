@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import pytest
+
 from prefloop.server.prompting import (
     GENERAL_STOP_SEQUENCES,
     MAX_CHARS_PER_TOKEN,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from prefloop.models import Report, resolve_model
 from prefloop.server.engines.base import (
     BASE_VERSION,
     Engine,
@@ -9,8 +10,6 @@ from prefloop.server.engines.base import (
     Generation,
     GenerationParams,
 )
-
-from prefloop.models import Report, resolve_model
 from prefloop.settings import Settings
 
 __all__ = [
@@ -37,4 +36,6 @@ def create_engine(settings: Settings, *, report: Report | None = None) -> Engine
         )
     from prefloop.server.engines.hf import TransformersEngine
 
-    return TransformersEngine(model_path, device=settings.device, dtype=settings.dtype)
+    return TransformersEngine(
+        model_path, device=settings.device, dtype=settings.dtype, threads=settings.torch_threads
+    )

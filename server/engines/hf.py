@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -37,12 +38,14 @@ class TransformersEngine(Engine):
         *,
         device: str = "auto",
         dtype: str = "auto",
+        threads: int = 0,
         keep_adapters: int = 3,
     ) -> None:
         self.model_path = model_path
         self.device_setting = device
         self.dtype_setting = dtype
         self.keep_adapters = keep_adapters
+        self.threads = threads or max(1, (os.cpu_count() or 2) - 1)
         self.stats = EngineStats()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefloop-gen")
         self._model: Any = None
@@ -81,6 +84,8 @@ class TransformersEngine(Engine):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         started = time.perf_counter()
+        # Set on the generation thread: OpenMP keeps the thread count per calling thread.
+        torch.set_num_threads(self.threads)
         device = self.device_setting
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from prefloop.server.engines.base import (
     BASE_VERSION,
     Engine,

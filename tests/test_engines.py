@@ -1,0 +1,144 @@
+"""Both engines against the same contract: the transformers engine on a tiny local model,
+the vLLM engine against a real CPU vLLM server serving the embedded model."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from prefloop.server.engines import BASE_VERSION, Engine, GenerationParams
+from prefloop.server.engines.hf import TransformersEngine
+from prefloop.server.engines.vllm_client import VllmEngine
+from tests.vllm_fixture import VllmServer
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+PROMPT = "def add(a, b):\n    return"
+
+
+def make_adapter(model_dir: Path, out: Path, seed: int) -> Path:
+    """A LoRA adapter with random, non-zero weights: it visibly changes greedy output."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    base = AutoModelForCausalLM.from_pretrained(model_dir)
+    config = LoraConfig(
+        r=8, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False
+    )
+    model = get_peft_model(base, config)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_" in name:
+                param.normal_(0, 0.5)
+    model.save_pretrained(out)
+    return out
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module", params=["transformers", "vllm"])
+async def engine_case(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[tuple[Engine, Path]]:
+    engine: Engine
+    if request.param == "transformers":
+        model_dir: Path = request.getfixturevalue("tiny_model_dir")
+        engine = TransformersEngine(str(model_dir))
+    else:
+        server: VllmServer = request.getfixturevalue("vllm_server")
+        model_dir = server.model_dir
+        engine = VllmEngine(
+            server.url, served_model=server.served_name, tokenizer_path=str(model_dir)
+        )
+    await engine.start()
+    yield engine, model_dir
+    await engine.close()
+
+
+async def test_health_and_base_version(engine_case: tuple[Engine, Path]) -> None:
+    engine, _ = engine_case
+    health = await engine.health()
+    assert health["ok"] is True
+    assert health["engine"] == engine.name
+    assert engine.version == BASE_VERSION
+    assert engine.max_context_tokens >= 2048
+    assert engine.tokenizer.encode("def f():", add_special_tokens=False)
+
+
+async def test_greedy_first_candidate_is_deterministic_and_n_candidates(
+    engine_case: tuple[Engine, Path],
+) -> None:
+    engine, _ = engine_case
+    params = GenerationParams(max_tokens=12, n=3, temperature=0.8, seed=1)
+    first = await engine.generate(PROMPT, params)
+    second = await engine.generate(PROMPT, params)
+    assert len(first) == 3 and len(second) == 3
+    assert first[0].text == second[0].text
+    assert first[0].text
+    for gen in first:
+        assert gen.finish_reason in ("stop", "length")
+        assert len(engine.tokenizer.encode(gen.text, add_special_tokens=False)) <= 12 + 2
+
+
+async def test_stop_sequences_end_the_text(engine_case: tuple[Engine, Path]) -> None:
+    engine, _ = engine_case
+    free = await engine.generate(PROMPT, GenerationParams(max_tokens=16))
+    text = free[0].text
+    assert len(text) > 2
+    stop = text[len(text) // 2 : len(text) // 2 + 2]
+    stopped = await engine.generate(PROMPT, GenerationParams(max_tokens=16, stop=(stop,)))
+    assert stop not in stopped[0].text
+    assert text.startswith(stopped[0].text)
+    assert stopped[0].finish_reason == "stop"
+
+
+async def test_cancelling_stops_the_work(engine_case: tuple[Engine, Path]) -> None:
+    engine, _ = engine_case
+    before = engine.stats.cancelled
+    long = asyncio.create_task(
+        engine.generate("import os\n", GenerationParams(max_tokens=1500, n=2))
+    )
+    await asyncio.sleep(0.5)
+    long.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await long
+    assert engine.stats.cancelled == before + 1
+    # The engine is free again at once: a short request is not stuck behind the long one.
+    started = time.perf_counter()
+    short = await engine.generate(PROMPT, GenerationParams(max_tokens=4))
+    assert short and time.perf_counter() - started < 15
+
+
+async def test_adapter_hot_load_and_back_to_base(
+    engine_case: tuple[Engine, Path], tmp_path: Path
+) -> None:
+    engine, model_dir = engine_case
+    params = GenerationParams(max_tokens=10)
+    base_text = (await engine.generate(PROMPT, params))[0].text
+    adapter = await asyncio.to_thread(make_adapter, model_dir, tmp_path / "adapter-v1", 7)
+    await engine.load_adapter(adapter, "v1")
+    assert engine.version == "v1"
+    adapted = (await engine.generate(PROMPT, params))[0].text
+    assert adapted != base_text
+    health: dict[str, Any] = await engine.health()
+    assert "v1" in health["adapters"]
+    await engine.use_base()
+    assert engine.version == BASE_VERSION
+    assert (await engine.generate(PROMPT, params))[0].text == base_text
+
+
+async def test_bad_adapter_is_refused_and_serving_continues(
+    engine_case: tuple[Engine, Path], tmp_path: Path
+) -> None:
+    engine, _ = engine_case
+    (tmp_path / "not-an-adapter").mkdir()
+    with pytest.raises(Exception, match=r"adapter"):
+        await engine.load_adapter(tmp_path / "not-an-adapter", "broken")
+    assert engine.version == BASE_VERSION
+    assert await engine.generate(PROMPT, GenerationParams(max_tokens=4))
