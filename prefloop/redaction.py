@@ -42,10 +42,11 @@ Borderline cases are decided as follows:
   URLs, so ``postgres://postgres:postgres@localhost`` survives.
 * Comparisons (``x == "..."``) count only for password names: ``token == "IDENT"`` is
   parser code, ``password == "..."`` is a hard-coded credential.
-* Keys whose last word describes metadata about a secret rather than the secret itself
+* Keys where a word after the secret word describes metadata rather than the secret
   (``token_type``, ``password_field``, ``secret_name``, ``token_url``,
-  ``password_hash``, ``private_key_id``) and tokenizer vocabulary (``pad_token``,
-  ``eos_token``) are not secret-named.
+  ``password_hash``, ``private_key_id``), public keys (``publicKey``,
+  ``publicKeyToken``), flags (``is_secret``, ``use_auth``) and tokenizer vocabulary
+  (``pad_token``, ``eos_token``) are not secret-named.
 * Emails, IP addresses, UUIDs, commit SHAs and content digests (lockfile integrity
   hashes, ``--hash=sha256:...``) are not secrets and are kept; a UUID or hex string is
   only redacted when it is the literal value of a secret-named key.
@@ -988,9 +989,9 @@ def _keyword_candidate(text: str, m: re.Match[str]) -> _Candidate | None:
 # Entropy rule
 # ---------------------------------------------------------------------------------------
 
-_ENTROPY_QUOTED_RE = re.compile(r"""(?P<q>["'`])(?P<tok>[A-Za-z0-9+/=_\-]{20,1024}+)(?P=q)""")
+_ENTROPY_QUOTED_RE = re.compile(r"""(?P<q>["'`])(?P<tok>[A-Za-z0-9+/=_\-]{20,512}+)(?P=q)""")
 _ENTROPY_ASSIGNED_RE = re.compile(
-    r"""(?<![=!<>:])=[ \t]*+(?P<tok>[A-Za-z0-9+/=_\-]{20,1024}+)(?=[\s,;)\]}&"'`]|$)"""
+    r"""(?<![=!<>:])=[ \t]*+(?P<tok>[A-Za-z0-9+/=_\-]{20,512}+)(?=[\s,;)\]}&"'`]|$)"""
 )
 _UUID_RE = re.compile(
     r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -1037,21 +1038,42 @@ def _is_high_entropy(token: str) -> bool:
     return _shannon_entropy(token) >= min(math.log2(n) - 0.75, 4.0)
 
 
-def _line_is_secret_context(line: str) -> bool:
-    """The line names a secret and says nothing about hashes.
+@dataclass(frozen=True, slots=True)
+class _LineContext:
+    """The identifiers of one line, with running counts of secret and hash words.
 
     Random-looking tokens on the line are not read as words: once redacted they vanish,
     and what they happened to spell must not change the verdict on a second pass.
     """
-    words: set[str] = set()
-    secretish = False
-    for ident in _IDENT_RE.findall(line):
-        if len(ident) >= 20 and _is_high_entropy(ident):
-            continue
-        if _secret_key_kind(ident, loose=True) is not None:
-            secretish = True
-        words.update(w.lower() for w in _CAMEL_WORD_RE.findall(ident))
-    return secretish and not (words & _HASH_CONTEXT_WORDS)
+
+    starts: list[int]
+    secret_counts: list[int]
+    hash_counts: list[int]
+
+    @classmethod
+    def build(cls, context: str, line_start: int, line_end: int) -> _LineContext:
+        starts: list[int] = []
+        secret_counts = [0]
+        hash_counts = [0]
+        for m in _IDENT_RE.finditer(context, line_start, line_end):
+            ident = m.group()
+            secretish = hashy = False
+            if len(ident) < 20 or not _is_high_entropy(ident):
+                secretish = _secret_key_kind(ident, loose=True) is not None
+                words = {w.lower() for w in _CAMEL_WORD_RE.findall(ident)}
+                hashy = not words.isdisjoint(_HASH_CONTEXT_WORDS)
+            starts.append(m.start())
+            secret_counts.append(secret_counts[-1] + secretish)
+            hash_counts.append(hash_counts[-1] + hashy)
+        return cls(starts, secret_counts, hash_counts)
+
+    def vouches_for(self, start: int, end: int) -> bool:
+        """Outside ``[start, end)`` the line names a secret and says nothing about hashes."""
+        i = bisect_left(self.starts, start)
+        j = bisect_left(self.starts, end)
+        secret = self.secret_counts[-1] - (self.secret_counts[j] - self.secret_counts[i])
+        hashy = self.hash_counts[-1] - (self.hash_counts[j] - self.hash_counts[i])
+        return secret > 0 and hashy == 0
 
 
 # Markup attributes whose values are names, not credentials: ``id="toc-HMAC_002d..."``.
@@ -1064,6 +1086,8 @@ def _scan_entropy(text: str, context: str) -> Iterator[_Candidate]:
     ``context`` is the same text with the spans of stronger findings masked, so that a
     second pass, which sees placeholders there, reaches the same verdicts.
     """
+    newlines: list[int] | None = None
+    lines: dict[int, _LineContext] = {}
     for regex in (_ENTROPY_QUOTED_RE, _ENTROPY_ASSIGNED_RE):
         pos = 0
         # Matches may share a quote: the closing quote of one literal can open the next
@@ -1076,14 +1100,20 @@ def _scan_entropy(text: str, context: str) -> Iterator[_Candidate]:
             start, end = m.span("tok")
             if _MARKUP_ATTR_RE.search(text, max(0, start - 16), start):
                 continue
-            line_start = context.rfind("\n", 0, start) + 1
-            line_end = context.find("\n", end)
-            if line_end < 0:
-                line_end = len(context)
+            if newlines is None:
+                newlines = [nl.start() for nl in _NEWLINE_RE.finditer(context)]
+            k = bisect_left(newlines, start)
+            line_start = newlines[k - 1] + 1 if k else 0
+            line = lines.get(line_start)
+            if line is None:
+                line_end = newlines[k] if k < len(newlines) else len(context)
+                line = lines[line_start] = _LineContext.build(context, line_start, line_end)
             # The token itself is left out so that it cannot vouch for itself.
-            line = context[line_start:start] + " " + context[end:line_end]
-            if _line_is_secret_context(line):
+            if line.vouches_for(start, end):
                 yield _Candidate(_TIER_ENTROPY, 0, "high_entropy_string", start, end)
+
+
+_NEWLINE_RE = re.compile(r"\n")
 
 
 # ---------------------------------------------------------------------------------------
@@ -1227,29 +1257,81 @@ def _usable(masked: str, c: _Candidate) -> bool:
 def redact(text: str) -> str:
     """Return ``text`` with every detected secret replaced by ``<SECRET:kind>``.
 
-    Idempotent: ``redact(redact(text)) == redact(text)``. Should a replacement expose a
-    new finding (text that only a now-removed neighbour had hidden), it is redacted too.
+    Idempotent: ``redact(redact(text)) == redact(text)``. After replacing, the lines
+    around each placeholder are scanned again, and anything a replacement exposed (text a
+    now-removed neighbour had hidden) is redacted too.
     """
+    findings = find_secrets(text)
     for _ in range(_MAX_ROUNDS):
-        findings = find_secrets(text)
         if not findings:
             break
-        text = _replace(text, findings)
+        text, spans = _replace(text, findings)
+        findings = []
+        for a, b in _neighbourhoods(text, spans):
+            findings.extend(
+                Finding(f.kind, a + f.start, a + f.end) for f in find_secrets(text[a:b])
+            )
     return text
 
 
 _MAX_ROUNDS = 4
 
 
-def _replace(text: str, findings: list[Finding]) -> str:
+def _replace(text: str, findings: list[Finding]) -> tuple[str, list[tuple[int, int]]]:
+    """Apply ``findings``; also return where the placeholders landed."""
     parts: list[str] = []
+    spans: list[tuple[int, int]] = []
     pos = 0
+    size = 0
     for f in findings:
-        parts.append(text[pos : f.start])
-        parts.append(f"<SECRET:{f.kind}>")
+        before = text[pos : f.start]
+        placeholder = f"<SECRET:{f.kind}>"
+        parts.append(before)
+        parts.append(placeholder)
+        size += len(before)
+        spans.append((size, size + len(placeholder)))
+        size += len(placeholder)
         pos = f.end
     parts.append(text[pos:])
-    return "".join(parts)
+    return "".join(parts), spans
+
+
+def _neighbourhoods(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Merged ranges of whole lines: each span's lines plus one line either side."""
+    ranges: list[tuple[int, int]] = []
+    for start, end in spans:
+        if ranges and start < ranges[-1][1]:
+            if end > ranges[-1][1]:
+                ranges[-1] = (ranges[-1][0], _lines_after(text, end))
+            continue
+        floor = ranges[-1][1] if ranges else 0
+        first = _lines_before(text, start, floor)
+        last = _lines_after(text, end)
+        if ranges and first <= ranges[-1][1]:
+            ranges[-1] = (ranges[-1][0], last)
+        else:
+            ranges.append((first, last))
+    return ranges
+
+
+def _lines_before(text: str, pos: int, floor: int) -> int:
+    """Start of the line before the one holding ``pos`` (never below ``floor``)."""
+    for _ in range(2):
+        newline = text.rfind("\n", floor, pos)
+        if newline < 0:
+            return floor
+        pos = newline
+    return pos + 1
+
+
+def _lines_after(text: str, pos: int) -> int:
+    """End (after its newline) of the line after the one holding ``pos``."""
+    for _ in range(2):
+        newline = text.find("\n", pos)
+        if newline < 0:
+            return len(text)
+        pos = newline + 1
+    return pos
 
 
 def contains_secret(text: str) -> bool:

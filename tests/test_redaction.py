@@ -485,10 +485,9 @@ def test_finding_spans_cover_exactly_the_secret(kind: str, secret: str, template
     assert contains_secret(code)
 
 
-def test_every_expected_kind_is_declared() -> None:
+def test_every_kind_is_declared_and_exercised() -> None:
     assert len(set(KINDS)) == len(KINDS)
-    assert {kind for _, kind, _, _ in SECRET_CASES} <= set(KINDS)
-    assert "password" in KINDS and "generic_secret" in KINDS
+    assert {kind for _, kind, _, _ in SECRET_CASES} == set(KINDS)
 
 
 # --- look-alikes that must come back byte-identical ------------------------------------------
@@ -705,7 +704,7 @@ def test_empty_and_clean_text() -> None:
     assert redact("") == ""
     assert find_secrets("") == []
     clean = "def add(a: int, b: int) -> int:\n    return a + b\n"
-    assert redact(clean) is clean or redact(clean) == clean
+    assert redact(clean) == clean
     assert not contains_secret(clean)
 
 
@@ -927,12 +926,42 @@ def test_large_source_is_redacted_completely_and_quickly() -> None:
         ),
         pytest.param("postgres://u:" * 15_000, id="unterminated-url"),
         pytest.param(("x = '" + "ab" * 50) * 2_000, id="unterminated-strings"),
+        pytest.param("glpat-" * 33_000, id="repeated-provider-prefix"),
+        pytest.param("eyJ" + "eyJa." * 40_000, id="jwt-like-run"),
+        pytest.param("key=" * 50_000, id="repeated-name-value"),
+        pytest.param("<a" * 100_000, id="unclosed-tags"),
+        pytest.param("Bearer " * 28_000, id="repeated-bearer"),
+        pytest.param(
+            "keys = ["
+            + ", ".join(f'"{fake(30, seed=str(i))}"' for i in range(6_000))
+            + "]  # signing key",
+            id="many-tokens-one-line",
+        ),
     ],
 )
 def test_adversarial_inputs_stay_linear(text: str) -> None:
+    # A super-linear scan takes minutes on inputs this size; the bound only catches that.
     start = time.perf_counter()
     out = redact(text)
     elapsed = time.perf_counter() - start
     assert isinstance(out, str) and len(out) > 0
     assert redact(out) == out
-    assert elapsed < 1.0
+    assert elapsed < 2.0
+
+
+def test_random_mixtures_are_idempotent() -> None:
+    rng = random.Random(20240501)
+    pieces = [_render(t, s) for _, _, s, t in SECRET_CASES] + [c for _, c in LOOKALIKES]
+    glue = ["", " ", "\n", '"', "'", "=", ":", ",", ";", "&", "/", "-", "x9", "<SECRET:jwt>"]
+    for _ in range(400):
+        parts = []
+        for _ in range(rng.randint(1, 4)):
+            piece = rng.choice(pieces)
+            if rng.random() < 0.3:
+                a = rng.randrange(len(piece))
+                piece = piece[a : rng.randint(a, len(piece))]
+            parts.append(piece + rng.choice(glue))
+        text = "".join(parts)
+        once = redact(text)
+        assert redact(once) == once, text
+        assert find_secrets(once) == [], text
