@@ -99,7 +99,9 @@ def start_server(
     *,
     extra_env: dict[str, str] | None = None,
     timeout: float = 180.0,
+    ready_status: int = 200,
 ) -> ServerProcess:
+    """Start `prefloop serve` and wait until /healthz answers ``ready_status``."""
     port = free_port()
     home.mkdir(parents=True, exist_ok=True)
     log_path = home / "serve.log"
@@ -125,7 +127,7 @@ def start_server(
         if proc.poll() is not None:
             raise RuntimeError(f"prefloop serve exited early:\n{server.log()[-3000:]}")
         try:
-            if httpx.get(server.url + "/healthz", timeout=2).status_code == 200:
+            if httpx.get(server.url + "/healthz", timeout=2).status_code == ready_status:
                 return server
         except httpx.HTTPError:
             pass
