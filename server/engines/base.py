@@ -40,6 +40,17 @@ class EngineStats:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
+    """Cut ``text`` at the first stop sequence; says whether one was found."""
+    cut = len(text)
+    for stop in stops:
+        if stop:
+            at = text.find(stop)
+            if at != -1:
+                cut = min(cut, at)
+    return text[:cut], cut < len(text)
+
+
 class EngineError(RuntimeError):
     """The engine could not produce a result (backend down, bad adapter, ...)."""
 

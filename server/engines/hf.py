@@ -24,6 +24,7 @@ from prefloop.server.engines.base import (
     EngineStats,
     Generation,
     GenerationParams,
+    cut_at_stop,
 )
 
 log = logging.getLogger(__name__)
@@ -194,7 +195,7 @@ class TransformersEngine(Engine):
                 if ended:
                     ids = ids[: ids.index(tok.eos_token_id)]
                 text = tok.decode(ids, skip_special_tokens=True)
-                text, stopped = _cut_at_stop(text, params.stop)
+                text, stopped = cut_at_stop(text, params.stop)
                 reason = "stop" if (ended or stopped or len(ids) < max_new) else "length"
                 results.append(Generation(text=text, finish_reason=reason, tokens=len(ids)))
                 self.stats.tokens += len(ids)
@@ -242,16 +243,6 @@ class TransformersEngine(Engine):
             self._model.eval()
         self._adapters.clear()
         self._version = BASE_VERSION
-
-
-def _cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
-    cut = len(text)
-    for stop in stops:
-        if stop:
-            at = text.find(stop)
-            if at != -1:
-                cut = min(cut, at)
-    return text[:cut], cut < len(text)
 
 
 class _StopCriteria:

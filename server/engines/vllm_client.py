@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from prefloop.redaction import redact
 from prefloop.server.engines.base import (
     BASE_VERSION,
     Engine,
@@ -24,7 +25,12 @@ from prefloop.server.engines.base import (
     EngineStats,
     Generation,
     GenerationParams,
+    cut_at_stop,
 )
+
+# The OpenAI-compatible endpoint accepts at most this many stop strings; the rest are
+# applied to the returned text.
+MAX_SERVER_STOPS = 4
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +123,15 @@ class VllmEngine(Engine):
         except httpx.HTTPError as exc:
             raise EngineError(f"vLLM server unreachable: {type(exc).__name__}") from exc
         if response.status_code != 200:
-            raise EngineError(f"vLLM answered {response.status_code}")
+            try:
+                message = str(response.json()["error"]["message"])
+            except (ValueError, KeyError, TypeError):
+                message = response.text
+            raise EngineError(
+                f"vLLM answered {response.status_code}: {redact(message.splitlines()[0][:300])}"
+                if message
+                else f"vLLM answered {response.status_code}"
+            )
         choices: list[dict[str, Any]] = response.json().get("choices", [])
         return sorted(choices, key=lambda c: int(c.get("index", 0)))
 
@@ -129,7 +143,7 @@ class VllmEngine(Engine):
             "max_tokens": params.max_tokens,
             # Single-line mode is enforced by the post-processor: a completion may start
             # with a newline (the body of a block opener), so "\n" is no stop string.
-            "stop": [s for s in params.stop if s],
+            "stop": [s for s in params.stop if s][:MAX_SERVER_STOPS],
         }
         requests = [self._complete({**base, "n": 1, "temperature": 0.0})]
         if params.n > 1:
@@ -145,8 +159,8 @@ class VllmEngine(Engine):
         results = []
         for choices in batches:
             for choice in choices:
-                text = str(choice.get("text", ""))
-                reason = str(choice.get("finish_reason") or "stop")
+                text, stopped = cut_at_stop(str(choice.get("text", "")), params.stop)
+                reason = "stop" if stopped else str(choice.get("finish_reason") or "stop")
                 results.append(Generation(text=text, finish_reason=reason, tokens=0))
         self.stats.generations += 1
         return results
