@@ -259,6 +259,4 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Any:
         state.metrics.writer_queue.set(state.writer.pending())
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    guarded = _Guard(app, limit=settings.max_request_bytes, metrics=metrics)
-    guarded.fastapi = app  # type: ignore[attr-defined]
-    return guarded
+    return _Guard(app, limit=settings.max_request_bytes, metrics=metrics)

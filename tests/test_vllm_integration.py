@@ -50,7 +50,9 @@ def test_suggestion_comes_back_through_prefloop(served_through_vllm: ServerProce
         assert stored["stored"] == [event["id"]]
 
 
-def test_vllm_down_gives_a_clear_503(tmp_path_factory: pytest.TempPathFactory, vllm_server: VllmServer) -> None:
+def test_vllm_down_gives_a_clear_503(
+    tmp_path_factory: pytest.TempPathFactory, vllm_server: VllmServer
+) -> None:
     server = start_server(
         tmp_path_factory.mktemp("vllm-down-home"),
         vllm_server.model_dir,
