@@ -148,13 +148,26 @@ def _chunks(seq: Sequence[str], size: int = 500) -> list[Sequence[str]]:
     return [seq[i : i + size] for i in range(0, len(seq), size)]
 
 
+def redact_event_texts(events: Sequence[Event]) -> list[str | None]:
+    """The redacted ``text`` of each event (None for kinds without text)."""
+    out: list[str | None] = []
+    for e in events:
+        text = e.__dict__.get("text")
+        out.append(redact(text) if text else text)
+    return out
+
+
 def insert_events(
-    db: sqlite_utils.Database, events: Sequence[Event], default_user: str
+    db: sqlite_utils.Database,
+    events: Sequence[Event],
+    texts: Sequence[str | None],
+    default_user: str,
 ) -> IngestResult:
     """Store events whose suggestion exists and whose id is new; runs inside a transaction.
 
-    The model version and language are copied from the suggestion the event is about, so
-    every event row carries them.
+    ``texts`` are the events' texts after redaction (:func:`redact_event_texts`). The model
+    version and language are copied from the suggestion the event is about, so every event
+    row carries them.
     """
     result = IngestResult()
     conn = db.conn
@@ -177,7 +190,7 @@ def insert_events(
     now = utcnow()
     rows = []
     seen: set[str] = set()
-    for e in events:
+    for e, text in zip(events, texts, strict=True):
         if e.suggestion_id not in known:
             result.unknown.append(e.id)
             continue
@@ -186,7 +199,9 @@ def insert_events(
             continue
         seen.add(e.id)
         version, language, suggestion_user = known[e.suggestion_id]
-        text = getattr(e, "text", None)
+        # The fields of this event's kind; a dict lookup is far cheaper than getattr
+        # on a pydantic model for the fields other kinds have.
+        fields = e.__dict__
         rows.append(
             (
                 e.id,
@@ -198,12 +213,12 @@ def insert_events(
                 e.user or suggestion_user or default_user,
                 language,
                 version,
-                getattr(e, "reason", None),
-                getattr(e, "accepted_chars", None),
-                getattr(e, "checkpoint", None),
-                getattr(e, "similarity", None),
-                getattr(e, "shown_ms", None),
-                redact(text) if text else text,
+                fields.get("reason"),
+                fields.get("accepted_chars"),
+                fields.get("checkpoint"),
+                fields.get("similarity"),
+                fields.get("shown_ms"),
+                text,
             )
         )
         result.stored.append(e.id)
@@ -260,8 +275,13 @@ class Writer:
         self.submit(op, wait=False)
 
     async def ingest_events(self, events: Sequence[Event]) -> IngestResult:
-        """Store events; resolves once they are committed (or refused)."""
-        fut = self.submit(lambda db: insert_events(db, events, self.user))
+        """Store events; resolves once they are committed (or refused).
+
+        Redaction runs on a worker thread first, so it overlaps with the writer's disk
+        work instead of lengthening the single writer's critical path.
+        """
+        texts = await asyncio.to_thread(redact_event_texts, events)
+        fut = self.submit(lambda db: insert_events(db, events, texts, self.user))
         assert fut is not None
         result: IngestResult = await asyncio.wrap_future(fut)
         return result
