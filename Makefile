@@ -55,7 +55,8 @@ test: lint extension-test vsix pytest
 
 bench: install
 	PREFLOOP_HOME=$(SHARED_HOME) $(BIN)/prefloop model prepare
-	PREFLOOP_TEST_SHARED_HOME=$(SHARED_HOME) $(BIN)/python -m bench.run_all
+	PREFLOOP_TEST_SHARED_HOME=$(SHARED_HOME) $(BIN)/python -m bench.latency
+	PREFLOOP_TEST_SHARED_HOME=$(SHARED_HOME) $(BIN)/python -m bench.ingest
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

@@ -19,8 +19,11 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import RESULTS, start_server
+from bench.common import RESULTS, shared_home, start_server
+from prefloop.models import prepare_embedded
+from prefloop.settings import Settings
 from prefloop.store import connect, migrate, utcnow
+from tests.conftest import build_tiny_model
 
 TEXTS = [
     "return a + b",
@@ -172,29 +175,8 @@ def main() -> None:
 
 def tiny_model() -> Path:
     """A tiny random model with the embedded tokenizer (the engine is idle in this bench)."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from bench.common import shared_home
-    from prefloop.models import prepare_embedded
-    from prefloop.settings import Settings
-
-    out = Path(tempfile.mkdtemp(prefix="prefloop-bench-tiny-"))
-    tokenizer = AutoTokenizer.from_pretrained(prepare_embedded(Settings(home=shared_home())))
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
-        tie_word_embeddings=True,
-    )
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
+    tokenizer_dir = prepare_embedded(Settings(home=shared_home()))
+    return build_tiny_model(Path(tempfile.mkdtemp(prefix="prefloop-bench-tiny-")), tokenizer_dir)
 
 
 if __name__ == "__main__":

@@ -31,14 +31,12 @@ def embedded_model_dir() -> Path:
     return prepare_embedded(Settings(home=shared_home()))
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, embedded_model_dir: Path) -> Path:
-    """A tiny Llama with random weights and the embedded model's real tokenizer."""
+def build_tiny_model(out: Path, tokenizer_dir: Path) -> Path:
+    """A tiny Llama with random weights (fixed seed) and a real tokenizer, saved to ``out``."""
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    out = tmp_path_factory.mktemp("tiny-model")
-    tokenizer = AutoTokenizer.from_pretrained(embedded_model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=64,
@@ -52,10 +50,15 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, embedded_model_dir:
         tie_word_embeddings=True,
     )
     torch.manual_seed(0)
-    model = LlamaForCausalLM(config)
-    model.save_pretrained(out)
+    LlamaForCausalLM(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, embedded_model_dir: Path) -> Path:
+    """A tiny random model with the embedded model's real tokenizer."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"), embedded_model_dir)
 
 
 def free_port() -> int:
