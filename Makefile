@@ -57,6 +57,7 @@ bench: install
 	PREFLOOP_HOME=$(SHARED_HOME) $(BIN)/prefloop model prepare
 	PREFLOOP_TEST_SHARED_HOME=$(SHARED_HOME) $(BIN)/python -m bench.latency
 	PREFLOOP_TEST_SHARED_HOME=$(SHARED_HOME) $(BIN)/python -m bench.ingest
+	PREFLOOP_TEST_SHARED_HOME=$(SHARED_HOME) $(BIN)/python -m bench.lsp_latency
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

@@ -62,12 +62,11 @@ export type LspCommand = (typeof LSP_COMMANDS)[keyof typeof LSP_COMMANDS];
 export interface InitializationOptions {
     serverUrl: string;
     token: string | null;
-    /** Language ids; `["*"]` means every language. */
-    enabledLanguages: string[];
-    debounceMs: number;
+    /** Seconds the language server waits after a keystroke before asking. */
+    debounce: number;
     mode: Mode;
-    /** Delay of each timed retention checkpoint, in seconds. */
-    checkpoints: CheckpointSeconds;
+    /** Delays of the `30s`, `2m`, `5m` and `10m` retention snapshots, in seconds. */
+    retentionCheckpoints: [number, number, number, number];
 }
 
 /**

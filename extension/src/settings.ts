@@ -101,13 +101,13 @@ export function readSettings(config: ConfigurationReader): Settings {
 }
 
 export function toInitializationOptions(settings: Settings): InitializationOptions {
+    const c = settings.checkpoints;
     return {
         serverUrl: settings.serverUrl,
         token: settings.token === '' ? null : settings.token,
-        enabledLanguages: [...settings.enabledLanguages],
-        debounceMs: settings.debounceMs,
+        debounce: settings.debounceMs / 1000,
         mode: settings.mode,
-        checkpoints: { ...settings.checkpoints },
+        retentionCheckpoints: [c['30s'], c['2m'], c['5m'], c['10m']],
     };
 }
 

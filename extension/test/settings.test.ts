@@ -79,20 +79,17 @@ describe('toInitializationOptions', () => {
         expect(options).toEqual({
             serverUrl: 'http://127.0.0.1:8765',
             token: 'abc',
-            enabledLanguages: ['*'],
-            debounceMs: 75,
+            debounce: 0.075,
             mode: 'single_line',
-            checkpoints: { '30s': 1, '2m': 2, '5m': 3, '10m': 4 },
+            retentionCheckpoints: [1, 2, 3, 4],
         });
     });
 
-    it('sends no token as null and copies the arrays', () => {
-        const settings = { ...DEFAULT_SETTINGS, enabledLanguages: ['go'] };
+    it('sends no token as null and does not share the checkpoints', () => {
+        const settings = { ...DEFAULT_SETTINGS };
         const options = toInitializationOptions(settings);
         expect(options.token).toBeNull();
-        options.enabledLanguages.push('rust');
-        options.checkpoints['30s'] = 1;
-        expect(settings.enabledLanguages).toEqual(['go']);
+        options.retentionCheckpoints[0] = 1;
         expect(settings.checkpoints['30s']).toBe(30);
     });
 
