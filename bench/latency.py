@@ -122,6 +122,8 @@ def main() -> None:
         server.stop()
         loop.run_until_complete(engine.close())
     paired = sorted((a - e) / e for a, e in zip(api_ms, engine_ms, strict=True))
+    # What the HTTP layer adds on top of the service's own handling of the same request.
+    http_ms = [a - s for a, s in zip(api_ms, server_ms, strict=True)]
     result = {
         "model": "SmolLM2-135M-Instruct (embedded), transformers engine, CPU",
         "max_tokens": args.max_tokens,
@@ -132,6 +134,7 @@ def main() -> None:
         "overhead_p50_pct": 100 * (summary(api_ms)["p50"] / summary(engine_ms)["p50"] - 1),
         "overhead_p95_pct": 100 * (summary(api_ms)["p95"] / summary(engine_ms)["p95"] - 1),
         "paired_overhead_median_pct": 100 * paired[len(paired) // 2],
+        "http_layer_ms": summary(http_ms),
         "outputs_differing": mismatches,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
