@@ -103,9 +103,14 @@ def start_server(
     extra_env: dict[str, str] | None = None,
     timeout: float = 180.0,
     ready_status: int = 200,
+    port: int | None = None,
 ) -> ServerProcess:
-    """Start `prefloop serve` and wait until /healthz answers ``ready_status``."""
-    port = free_port()
+    """Start `prefloop serve` and wait until /healthz answers ``ready_status``.
+
+    ``port`` pins the address (to restart a service where it was); the log is appended to,
+    so a restarted service keeps its earlier log.
+    """
+    port = port or free_port()
     home.mkdir(parents=True, exist_ok=True)
     log_path = home / "serve.log"
     env = {
@@ -117,13 +122,13 @@ def start_server(
         "HF_HUB_OFFLINE": "1",
         **(extra_env or {}),
     }
-    log_file = log_path.open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "prefloop.cli", "serve"],
-        env=env,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-    )
+    with log_path.open("ab") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "prefloop.cli", "serve"],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     server = ServerProcess(proc, f"http://127.0.0.1:{port}", home, log_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, start_server
 from tests.lsp.editor import (
     event_rows,
     lsp_session,
@@ -18,7 +18,6 @@ from tests.lsp.editor import (
     wait_for_events,
     wait_until,
 )
-from tests.lsp.services import serve_on
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +28,7 @@ DOCUMENT = LINE + "\n\nprint(total)\n"
 async def test_service_down_mid_session_then_back(tmp_path: Path, tiny_model_dir: Path) -> None:
     port = free_port()
     service_home, lsp_home = tmp_path / "service", tmp_path / "lsp"
-    server = await asyncio.to_thread(serve_on, service_home, tiny_model_dir, port)
+    server = await asyncio.to_thread(start_server, service_home, tiny_model_dir, port=port)
     db = server.db_path
     try:
         async with lsp_session(server.url, lsp_home, options={"connectTimeout": 0.3}) as ed:
@@ -49,7 +48,7 @@ async def test_service_down_mid_session_then_back(tmp_path: Path, tiny_model_dir
             ed.close(uri)
             await wait_until(lambda: spool_count(lsp_home) >= 2, what="events spooled")
 
-            server = await asyncio.to_thread(serve_on, service_home, tiny_model_dir, port)
+            server = await asyncio.to_thread(start_server, service_home, tiny_model_dir, port=port)
             await wait_for_events(db, sid, "retained")
             await wait_until(lambda: spool_count(lsp_home) == 0, what="spool drained")
             status = await ed.command("prefloop.status")
@@ -70,7 +69,7 @@ async def test_events_left_by_one_language_server_are_sent_by_the_next(
 ) -> None:
     port = free_port()
     service_home, lsp_home = tmp_path / "service", tmp_path / "lsp"
-    server = await asyncio.to_thread(serve_on, service_home, tiny_model_dir, port)
+    server = await asyncio.to_thread(start_server, service_home, tiny_model_dir, port=port)
     db = server.db_path
     try:
         async with lsp_session(server.url, lsp_home, options={"connectTimeout": 0.3}) as ed:
@@ -82,7 +81,7 @@ async def test_events_left_by_one_language_server_are_sent_by_the_next(
             await ed.accept(uri, len(LINE), item)
         # The first language server has exited; its events wait in the spool.
         assert spool_count(lsp_home) == 2
-        server = await asyncio.to_thread(serve_on, service_home, tiny_model_dir, port)
+        server = await asyncio.to_thread(start_server, service_home, tiny_model_dir, port=port)
         async with lsp_session(server.url, lsp_home):
             await wait_for_events(db, sid, "retained")
             await wait_until(lambda: spool_count(lsp_home) == 0, what="spool drained")
