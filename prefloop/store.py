@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -299,11 +299,3 @@ class Store:
 
     def count(self, table: str) -> int:
         return self.db[table].count
-
-    def iter_text_columns(self) -> Iterator[str]:
-        """Every text value in the user-content tables (used to audit redaction)."""
-        for table in ("suggestions", "events", "critiques", "pairs"):
-            for row in self.db[table].rows:
-                for value in row.values():
-                    if isinstance(value, str):
-                        yield value

@@ -8,7 +8,7 @@ engine must stop spending compute on a cancelled generation promptly.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,6 @@ class EngineStats:
     generations: int = 0
     cancelled: int = 0
     tokens: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
