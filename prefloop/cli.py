@@ -16,7 +16,8 @@ from prefloop.settings import Settings
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
-    for name in ("home", "host", "port", "engine", "model", "vllm_url", "vllm_model", "log_level"):
+    names = ("home", "host", "port", "engine", "model", "vllm_url", "vllm_model", "server_url")
+    for name in (*names, "log_level"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
@@ -81,12 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_lsp(args: argparse.Namespace) -> int:
     from prefloop.lsp.main import run
 
-    overrides: dict[str, Any] = {}
-    for name in ("home", "server_url", "log_level"):
-        value = getattr(args, name, None)
-        if value is not None:
-            overrides[name] = value
-    return run(Settings(**overrides), tcp=args.tcp, host=args.host, port=args.port)
+    return run(_settings(args), tcp=args.tcp, host=args.tcp_host, port=args.tcp_port)
 
 
 def _format_rows(rows: list[dict[str, Any]], fmt: str, columns: Sequence[str]) -> str:
@@ -197,8 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
         "lsp", parents=[common], help="run the language server (stdio; --tcp for debugging)"
     )
     lsp.add_argument("--tcp", action="store_true", help="listen on TCP instead of stdio")
-    lsp.add_argument("--host", default="127.0.0.1", help="TCP address (default 127.0.0.1)")
-    lsp.add_argument("--port", type=int, default=2087, help="TCP port (default 2087)")
+    lsp.add_argument(
+        "--host", dest="tcp_host", default="127.0.0.1", help="TCP address (default 127.0.0.1)"
+    )
+    lsp.add_argument(
+        "--port", dest="tcp_port", type=int, default=2087, help="TCP port (default 2087)"
+    )
     lsp.add_argument("--server-url", dest="server_url", help="the service (PREFLOOP_SERVER_URL)")
     lsp.add_argument("--log-level", dest="log_level", help="debug, info, warning, error")
     lsp.set_defaults(func=cmd_lsp)
