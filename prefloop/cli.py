@@ -8,6 +8,7 @@ import io
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from prefloop.protocol import EVENT_KINDS
@@ -22,6 +23,36 @@ def _settings(args: argparse.Namespace) -> Settings:
         if value is not None:
             overrides[name] = value
     return Settings(**overrides)
+
+
+class CommandError(Exception):
+    """Ends a command with ``error: <message>`` on stderr and exit ``code``."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _since(args: argparse.Namespace) -> str | None:
+    """The ``--since`` option as a timestamp (exit 2 when it cannot be read)."""
+    from prefloop.store import parse_since
+
+    if not args.since:
+        return None
+    try:
+        return parse_since(args.since)
+    except ValueError as exc:
+        raise CommandError(str(exc), code=2) from exc
+
+
+def _existing_db(settings: Settings) -> Path:
+    """The database, migrated to this version; an error when the service never ran."""
+    from prefloop.store import migrate
+
+    if not settings.db_path.exists():
+        raise CommandError(f"no database at {settings.db_path} (has `prefloop serve` run?)")
+    migrate(settings.db_path)
+    return settings.db_path
 
 
 def _progress_reporter() -> Any:
@@ -129,7 +160,7 @@ TABLE_COLUMNS = (
 
 
 def cmd_logs_query(args: argparse.Namespace) -> int:
-    from prefloop.store import EVENT_COLUMNS, Store, migrate, parse_since
+    from prefloop.store import EVENT_COLUMNS, Store
 
     settings = _settings(args)
     kinds: list[str] = []
@@ -143,18 +174,8 @@ def cmd_logs_query(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    try:
-        since = parse_since(args.since) if args.since else None
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if not settings.db_path.exists():
-        print(
-            f"error: no database at {settings.db_path} (has `prefloop serve` run?)", file=sys.stderr
-        )
-        return 1
-    migrate(settings.db_path)
-    with Store(settings.db_path) as store:
+    since = _since(args)
+    with Store(_existing_db(settings)) as store:
         rows = store.query_events(
             since=since,
             kinds=kinds,
@@ -165,6 +186,19 @@ def cmd_logs_query(args: argparse.Namespace) -> int:
         )
     columns = TABLE_COLUMNS if args.format == "table" else EVENT_COLUMNS
     print(_format_rows(rows, args.format, columns))
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from contextlib import closing
+
+    from prefloop.server.judge.agreement import collect, render_table
+    from prefloop.store import connect
+
+    since = _since(args)
+    with closing(connect(_existing_db(_settings(args)))) as conn:
+        report = collect(conn, since=since)
+    print(json.dumps(report, indent=2) if args.format == "json" else render_table(report))
     return 0
 
 
@@ -224,13 +258,24 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--limit", type=int, help="at most this many events")
     query.add_argument("--format", choices=["table", "json", "csv"], default="table")
     query.set_defaults(func=cmd_logs_query)
+
+    stats = sub.add_parser(
+        "stats", parents=[common], help="acceptance and judge agreement with user signals"
+    )
+    stats.add_argument("--since", help="only suggestions since: 30m, 2h, 7d, or an ISO date")
+    stats.add_argument("--format", choices=["table", "json"], default="table")
+    stats.set_defaults(func=cmd_stats)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except CommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
     return result
 
 

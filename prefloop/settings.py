@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EMBEDDED_MODEL = "embedded"
@@ -150,6 +150,64 @@ class Settings(BaseSettings):
         default=10.0,
         gt=0.0,
         description="Seconds without typing at a dismissed suggestion's place that end a rewrite.",
+    )
+
+    judge_backend: Literal["off", "engine", "openai"] = Field(
+        default="engine",
+        description=(
+            "LLM judge of logged suggestions: `engine` (the serving model, while it is idle), "
+            "`openai` (an OpenAI-compatible endpoint) or `off`."
+        ),
+    )
+    judge_url: str = Field(
+        default="http://127.0.0.1:8000/v1",
+        description="Base URL of the OpenAI-compatible judge endpoint, ending in `/v1`.",
+    )
+    judge_api: Literal["chat", "completions"] = Field(
+        default="chat", description="Endpoint API of the `openai` judge."
+    )
+    judge_model: str = Field(
+        default="", description="Model the `openai` judge asks for (empty: the first listed)."
+    )
+    judge_api_key: SecretStr | None = Field(
+        default=None, description="Bearer token of the `openai` judge endpoint."
+    )
+    judge_structured: bool = Field(
+        default=True,
+        description="Send the answer's JSON schema as `response_format` (`openai` judge).",
+    )
+    judge_rubric: str = Field(
+        default="inline-v1",
+        description="Rubric version (a file pair in server/judge/rubrics) or a `.json` path.",
+    )
+    judge_together: bool = Field(
+        default=False,
+        description="Judge all candidates of a suggestion in one prompt (shuffled).",
+    )
+    judge_max_attempts: int = Field(
+        default=3, ge=1, le=10, description="Attempts per critique before it is recorded failed."
+    )
+    judge_timeout: float = Field(default=120.0, gt=0, description="Seconds per judge attempt.")
+    judge_max_tokens: int = Field(
+        default=256, ge=16, le=4096, description="Tokens a judge answer may take per candidate."
+    )
+    judge_context_chars: int = Field(
+        default=3000, ge=200, description="Characters of code around the cursor a judge sees."
+    )
+    judge_poll_interval: float = Field(
+        default=5.0, gt=0, description="Seconds between looks for suggestions to critique."
+    )
+    judge_idle_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="Seconds the serving engine must be idle before the `engine` judge uses it.",
+    )
+    judge_concurrency: int = Field(
+        default=1, ge=1, le=64, description="Suggestions the judge critiques at once."
+    )
+    judge_checks: bool = Field(
+        default=True,
+        description="Run the verifiable checks (parse, undefined names, security smells).",
     )
 
     @field_validator("home", mode="before")

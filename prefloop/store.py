@@ -162,6 +162,15 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m002_critique_details(db: sqlite_utils.Database) -> None:
+    """What a check found, the judge's raw answer, the candidate's place in the prompt."""
+    critiques = db.table("critiques")
+    critiques.add_column("findings", str)
+    critiques.add_column("answer", str)
+    critiques.add_column("position", int)
+
+
 def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
     """Open the database with prefloop's pragmas (WAL, NORMAL sync, foreign keys)."""
     if readonly:

@@ -27,6 +27,7 @@ from prefloop.protocol import (
     SuggestionResponse,
 )
 from prefloop.server.engines import Engine, EngineError, create_engine
+from prefloop.server.judge.worker import JudgeWorker
 from prefloop.server.metrics import Metrics
 from prefloop.server.suggestions import ClientGone, SuggestionService, Superseded
 from prefloop.settings import Settings
@@ -111,7 +112,10 @@ class State:
         self.engine = engine
         self.writer = writer
         self.metrics = metrics
-        self.suggestions = SuggestionService(settings, engine, writer, metrics)
+        self.judge = JudgeWorker(settings, engine, writer)
+        self.suggestions = SuggestionService(
+            settings, engine, writer, metrics, on_request=self.judge.on_request
+        )
 
 
 def get_state(request: Request) -> State:
@@ -134,6 +138,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Any:
         await the_engine.start()
         state = State(settings, the_engine, writer, metrics)
         state.suggestions.start()
+        await state.judge.start()
         app.state.prefloop = state
         log.info(
             "serving %s (%s, template %s) on the %s engine",
@@ -145,6 +150,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Any:
         try:
             yield
         finally:
+            await state.judge.stop()
             await the_engine.close()
             writer.stop()
 
@@ -250,6 +256,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Any:
                 "pending_writes": state.writer.pending(),
                 "commits": state.writer.commits,
             },
+            "judge": state.judge.describe(),
         }
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 

@@ -41,11 +41,20 @@ def special_tokens(tokenizer: Any) -> list[str]:
 
 
 class SuggestionService:
-    def __init__(self, settings: Settings, engine: Engine, writer: Writer, metrics: Metrics):
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        writer: Writer,
+        metrics: Metrics,
+        *,
+        on_request: Callable[[], None] | None = None,
+    ):
         self.settings = settings
         self.engine = engine
         self.writer = writer
         self.metrics = metrics
+        self.on_request = on_request
         self.template: FimTemplate | None = None
         self._inflight: dict[str, asyncio.Task[Any]] = {}
 
@@ -63,6 +72,8 @@ class SuggestionService:
         self, req: SuggestionRequest, is_disconnected: Callable[[], Awaitable[bool]]
     ) -> SuggestionResponse:
         started = time.perf_counter()
+        if self.on_request is not None:
+            self.on_request()
         max_tokens = req.max_tokens or self.settings.default_max_tokens
         budget = min(self.settings.max_prompt_tokens, self.engine.max_context_tokens - max_tokens)
         prompt = build_prompt(

@@ -120,6 +120,9 @@ def start_server(
         "PREFLOOP_PORT": str(port),
         "PREFLOOP_LOG_LEVEL": "info",
         "HF_HUB_OFFLINE": "1",
+        # The judge competes for the 2 cores; tests that are about it turn it on.
+        "PREFLOOP_JUDGE_BACKEND": "off",
+        "PREFLOOP_JUDGE_CHECKS": "false",
         **(extra_env or {}),
     }
     with log_path.open("ab") as log_file:
