@@ -210,6 +210,69 @@ class Settings(BaseSettings):
         description="Run the verifiable checks (parse, undefined names, security smells).",
     )
 
+    # --- training ---
+    train_schedule: str = Field(
+        default="off",
+        description=(
+            "When `prefloop serve` retrains: `off`, `interval:<n><s|m|h|d>` (e.g. `interval:6h`) "
+            "or a five-field cron expression (`cron:0 3 * * *` or just `0 3 * * *`)."
+        ),
+    )
+    train_min_new_pairs: int = Field(
+        default=50,
+        ge=1,
+        description="Scheduled runs start only once this many pairs arrived since the last run.",
+    )
+    train_auto_promote: bool = Field(
+        default=True,
+        description="Promote a candidate that passes the evaluation gate (else only register it).",
+    )
+    train_misfire_grace: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Seconds a missed scheduled run may start late; missed runs are coalesced.",
+    )
+    train_gate_min_accuracy_gain: float = Field(
+        default=0.0,
+        ge=-1.0,
+        le=1.0,
+        description=(
+            "Gate: the candidate's held-out preference accuracy must be at least the current "
+            "version's plus this."
+        ),
+    )
+    train_gate_min_margin_gain: float = Field(
+        default=0.0,
+        description=(
+            "Gate: the candidate's mean held-out log-prob margin must exceed the current "
+            "version's by more than this."
+        ),
+    )
+    train_gate_min_heldout: int = Field(
+        default=1, ge=1, description="Gate: fewest held-out pairs a candidate can be judged on."
+    )
+    train_gate_max_syntax_drop: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Gate: largest allowed drop of the probes' syntax-valid rate (Python probes).",
+    )
+    train_gate_max_degenerate_increase: int = Field(
+        default=0,
+        ge=0,
+        description="Gate: how many more empty or repetitive probe completions are allowed.",
+    )
+    train_gate_latency_factor: float = Field(
+        default=2.0,
+        ge=1.0,
+        description="Gate: the candidate's probe latency may be at most this times the current's.",
+    )
+    train_timeout: float = Field(
+        default=6 * 3600.0,
+        gt=0,
+        description="Seconds `prefloop retrain --wait` waits for a run before giving up waiting.",
+    )
+
     @field_validator("home", mode="before")
     @classmethod
     def _expand_home(cls, value: object) -> object:
@@ -241,6 +304,10 @@ class Settings(BaseSettings):
     @property
     def spool_dir(self) -> Path:
         return self.home / "spool"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
 
 
 @lru_cache(maxsize=1)

@@ -171,6 +171,18 @@ def m002_critique_details(db: sqlite_utils.Database) -> None:
     critiques.add_column("position", int)
 
 
+@migrations()
+def m005_training_runs(db: sqlite_utils.Database) -> None:
+    """Why a run started, what it was trained from and against, and its process."""
+    runs = db.table("training_runs")
+    runs.add_column("reason", str)
+    runs.add_column("parent_version", str)
+    runs.add_column("reference_model", str)
+    runs.add_column("pid", int)
+    runs.add_column("log_path", str)
+    runs.create_index(["created_at"])
+
+
 def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
     """Open the database with prefloop's pragmas (WAL, NORMAL sync, foreign keys)."""
     if readonly:
