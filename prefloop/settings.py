@@ -210,6 +210,31 @@ class Settings(BaseSettings):
         description="Run the verifiable checks (parse, undefined names, security smells).",
     )
 
+    # --- registry and hot swap ---
+    registry_keep: int = Field(
+        default=5,
+        ge=1,
+        description=(
+            "Model versions whose adapter files are kept for rollback; older adapter "
+            "directories are deleted (the served and the previous version are always kept)."
+        ),
+    )
+    swap_poll_seconds: float = Field(
+        default=2.0,
+        ge=0.0,
+        description=(
+            "Seconds between the service's looks at the registry for a newly promoted "
+            "version (0: only at start-up and on `POST /admin/reload`)."
+        ),
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Bearer token of the `/admin` API. Unset: a random token generated once into "
+            "`$PREFLOOP_HOME/admin-token` (mode 0600), read by the CLI and the service."
+        ),
+    )
+
     # --- training ---
     train_schedule: str = Field(
         default="off",

@@ -172,6 +172,25 @@ def m002_critique_details(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m004_registry(db: sqlite_utils.Database) -> None:
+    """Promotion history of the model registry, and when a version's files were pruned."""
+    db.table("promotions").create(
+        {
+            "id": int,
+            "created_at": str,
+            "user": str,
+            "action": str,
+            "from_version": str,
+            "to_version": str,
+            "reason": str,
+        },
+        pk="id",
+        not_null={"created_at", "action", "from_version", "to_version"},
+    )
+    db.table("model_versions").add_column("pruned_at", str)
+
+
+@migrations()
 def m005_training_runs(db: sqlite_utils.Database) -> None:
     """Why a run started, what it was trained from and against, and its process."""
     runs = db.table("training_runs")

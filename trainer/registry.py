@@ -1,0 +1,581 @@
+"""The model registry: every adapter version, which one is served, and how it got there.
+
+Versions live in the ``model_versions`` table and their LoRA adapters under
+``$PREFLOOP_HOME/adapters/<id>``. A trainer saves into :func:`staging_dir`, then
+:func:`register` renames the directory into place and inserts the row inside one SQLite
+write transaction, so a version is either complete (files and row) or absent; a crash
+between the rename and the commit leaves only an unlisted directory that a later
+:func:`prune` removes. :func:`promote` and :func:`rollback` change statuses and append to
+the ``promotions`` history in one transaction: they succeed whole or change nothing.
+
+The service serves :func:`current` (``None`` means the bare base model) and is told about
+changes by a best-effort ``POST /admin/reload``; it also polls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import sqlite3
+import struct
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prefloop import store
+from prefloop.settings import Settings
+
+log = logging.getLogger(__name__)
+
+BASE = "base"
+STATUSES = ("candidate", "promoted", "retired", "rejected")
+STAGING = ".staging"
+TRASH = ".trash"
+ORPHAN_GRACE_SECONDS = 600.0
+STAGING_MAX_AGE_SECONDS = 86400.0
+_ID = re.compile(r"^v(\d+)$")
+_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+
+
+class RegistryError(Exception):
+    """A registry operation was refused; nothing was changed."""
+
+
+class UnknownVersion(RegistryError, LookupError):
+    """No version of that name is registered."""
+
+
+class NotPromotable(RegistryError, ValueError):
+    """The version exists but cannot be served (rejected, files missing, already served)."""
+
+
+@dataclass(frozen=True)
+class Version:
+    id: str
+    created_at: str
+    base_model: str
+    parent: str
+    adapter_path: str
+    status: str
+    run_id: str | None
+    metrics: dict[str, Any]
+    promoted_at: str | None
+    pruned_at: str | None = None
+    user: str | None = field(default=None, compare=False)
+
+    @property
+    def number(self) -> int:
+        return _number(self.id)
+
+    @property
+    def files_present(self) -> bool:
+        return self.pruned_at is None and Path(self.adapter_path, "adapter_config.json").is_file()
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """One row of the promotion history."""
+
+    id: int
+    created_at: str
+    user: str | None
+    action: str  # "promote" | "rollback"
+    from_version: str
+    to_version: str
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class NotifyResult:
+    """What a running service said to ``POST /admin/reload`` (``ok`` False: none answered)."""
+
+    ok: bool
+    message: str
+    served: str | None = None
+
+
+# ---- database access -----------------------------------------------------------------
+
+_migrated: set[Path] = set()
+
+
+@contextlib.contextmanager
+def _connect(settings: Settings) -> Iterator[sqlite3.Connection]:
+    path = settings.db_path
+    if path not in _migrated:
+        store.migrate(path)
+        _migrated.add(path)
+    conn = store.connect(path)
+    conn.isolation_level = None  # explicit BEGIN IMMEDIATE / COMMIT below
+    conn.row_factory = sqlite3.Row
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def _write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction; the database's write lock is held until it ends."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _number(version_id: str) -> int:
+    match = _ID.match(version_id)
+    return int(match.group(1)) if match else -1
+
+
+def _version(row: sqlite3.Row) -> Version:
+    try:
+        metrics = json.loads(row["metrics"] or "{}")
+    except json.JSONDecodeError:
+        metrics = {}
+    return Version(
+        id=row["id"],
+        created_at=row["created_at"],
+        base_model=row["base_model"] or "",
+        parent=row["parent"] or BASE,
+        adapter_path=row["adapter_path"] or "",
+        status=row["status"],
+        run_id=row["run_id"],
+        metrics=metrics if isinstance(metrics, dict) else {"value": metrics},
+        promoted_at=row["promoted_at"],
+        pruned_at=row["pruned_at"],
+        user=row["user"],
+    )
+
+
+def _rows(conn: sqlite3.Connection) -> list[Version]:
+    versions = [_version(r) for r in conn.execute("SELECT * FROM model_versions")]
+    return sorted(versions, key=lambda v: v.number, reverse=True)
+
+
+def _get(conn: sqlite3.Connection, version_id: str) -> Version:
+    row = conn.execute("SELECT * FROM model_versions WHERE id = ?", [version_id]).fetchone()
+    if row is None:
+        raise UnknownVersion(f"no model version {version_id!r}")
+    return _version(row)
+
+
+def _current(conn: sqlite3.Connection) -> Version | None:
+    rows = [
+        _version(r) for r in conn.execute("SELECT * FROM model_versions WHERE status = 'promoted'")
+    ]
+    if not rows:
+        return None
+    # Exactly one row is promoted; should a hand edit leave several, the newest wins.
+    return max(rows, key=lambda v: (v.promoted_at or "", v.number))
+
+
+def _history(conn: sqlite3.Connection) -> list[Promotion]:
+    return [
+        Promotion(
+            id=r["id"],
+            created_at=r["created_at"],
+            user=r["user"],
+            action=r["action"],
+            from_version=r["from_version"],
+            to_version=r["to_version"],
+            reason=r["reason"],
+        )
+        for r in conn.execute("SELECT * FROM promotions ORDER BY id")
+    ]
+
+
+def _served_stack(conn: sqlite3.Connection) -> list[str]:
+    """Versions a rollback can return to, oldest first, the served one last.
+
+    Replays the history: a promotion pushes, a rollback pops back to its target."""
+    stack: list[str] = []
+    for event in _history(conn):
+        if event.action == "promote":
+            stack.append(event.to_version)
+        elif event.action == "rollback":
+            while stack and stack[-1] != event.to_version:
+                stack.pop()
+    return stack
+
+
+def _rollback_target(conn: sqlite3.Connection, served: Version | None) -> str:
+    if served is None:
+        return BASE
+    stack = _served_stack(conn)
+    while stack and stack[-1] == served.id:
+        stack.pop()
+    for version_id in reversed(stack):
+        if version_id == served.id:
+            continue
+        try:
+            candidate = _get(conn, version_id)
+        except UnknownVersion:
+            continue
+        if candidate.status != "rejected" and candidate.files_present:
+            return version_id
+    return BASE
+
+
+# ---- adapter files -------------------------------------------------------------------
+
+
+def check_adapter_dir(path: Path) -> None:
+    """Raise :class:`RegistryError` unless ``path`` holds a readable LoRA adapter."""
+    config_path = path / "adapter_config.json"
+    if not path.is_dir():
+        raise RegistryError(f"{path} is not a directory")
+    if not config_path.is_file():
+        raise RegistryError(f"{path} has no adapter_config.json: not a LoRA adapter")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RegistryError(f"{config_path} cannot be read: {exc}") from None
+    if not isinstance(config, dict) or str(config.get("peft_type", "")).upper() != "LORA":
+        raise RegistryError(f"{config_path} does not describe a LoRA adapter")
+    weights = [path / name for name in _WEIGHTS if (path / name).is_file()]
+    if not weights:
+        raise RegistryError(f"{path} has no adapter weights ({' or '.join(_WEIGHTS)})")
+    if weights[0].name.endswith(".safetensors"):
+        _check_safetensors(weights[0])
+    elif weights[0].stat().st_size == 0:
+        raise RegistryError(f"{weights[0]} is empty")
+
+
+def _check_safetensors(path: Path) -> None:
+    """The header must parse and the file must be as long as the header says."""
+    size = path.stat().st_size
+    try:
+        with path.open("rb") as f:
+            head = f.read(8)
+            if len(head) != 8:
+                raise ValueError("file too short")
+            (length,) = struct.unpack("<Q", head)
+            if length <= 0 or 8 + length > size:
+                raise ValueError("bad header length")
+            header = json.loads(f.read(length))
+        end = max(
+            (int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"),
+            default=0,
+        )
+        if 8 + length + end > size:
+            raise ValueError("truncated tensor data")
+    except (ValueError, KeyError, TypeError, IndexError, OSError) as exc:
+        raise RegistryError(f"{path} is not a valid safetensors file: {exc}") from None
+
+
+def staging_dir(settings: Settings) -> Path:
+    """A fresh empty directory for a trainer to save an adapter into."""
+    path = settings.adapters_dir / STAGING / uuid.uuid4().hex
+    path.mkdir(parents=True)
+    return path
+
+
+def _next_id(conn: sqlite3.Connection, adapters_dir: Path) -> int:
+    highest = max((_number(r[0]) for r in conn.execute("SELECT id FROM model_versions")), default=0)
+    if adapters_dir.is_dir():
+        highest = max([highest, *(_number(p.name) for p in adapters_dir.iterdir())])
+    return max(highest, 0) + 1
+
+
+# ---- public API ----------------------------------------------------------------------
+
+
+def register(
+    settings: Settings,
+    staged: Path,
+    *,
+    run_id: str | None,
+    parent: str,
+    base_model: str,
+    metrics: dict[str, Any],
+    status: str = "candidate",
+) -> Version:
+    """Move a saved adapter into the registry as the next version.
+
+    ``status`` is ``candidate`` or ``rejected``; ``promoted`` registers and then
+    promotes (without notifying the service)."""
+    if status not in ("candidate", "rejected", "promoted"):
+        raise RegistryError(f"cannot register a version as {status!r}")
+    staged = Path(staged).resolve()
+    check_adapter_dir(staged)
+    metrics_json = json.dumps(metrics, sort_keys=True, default=str)
+    adapters_dir = settings.adapters_dir.resolve()
+    adapters_dir.mkdir(parents=True, exist_ok=True)
+    with _connect(settings) as conn:
+        if parent != BASE:
+            _get(conn, parent)
+        with _write(conn):
+            number = _next_id(conn, adapters_dir)
+            version_id = f"v{number}"
+            target = adapters_dir / version_id
+            now = store.utcnow()
+            conn.execute(
+                "INSERT INTO model_versions (id, created_at, user, language, model_version, "
+                "base_model, parent, adapter_path, status, run_id, metrics, promoted_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                [
+                    version_id,
+                    now,
+                    settings.user,
+                    "*",
+                    version_id,
+                    base_model,
+                    parent,
+                    str(target),
+                    "rejected" if status == "rejected" else "candidate",
+                    run_id,
+                    metrics_json,
+                ],
+            )
+            # The write lock is held: no other register can take this id meanwhile.
+            os.rename(staged, target)
+            try:
+                _fsync_dir(adapters_dir)
+            except BaseException:
+                os.rename(target, staged)
+                raise
+        version = _get(conn, version_id)
+    log.info("registered %s (parent %s, run %s)", version.id, parent, run_id)
+    if status == "promoted":
+        return promote(settings, version.id, notify=False)
+    prune(settings)
+    return version
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def reject(settings: Settings, version_id: str, reason: str) -> None:
+    """Mark a version rejected (it stays listed for audit and can never be promoted)."""
+    with _connect(settings) as conn, _write(conn):
+        version = _get(conn, version_id)
+        if version.status == "promoted":
+            raise NotPromotable(f"{version_id} is being served; roll back before rejecting it")
+        metrics = dict(version.metrics)
+        metrics["rejected_reason"] = reason
+        conn.execute(
+            "UPDATE model_versions SET status = 'rejected', metrics = ? WHERE id = ?",
+            [json.dumps(metrics, sort_keys=True, default=str), version_id],
+        )
+    log.info("rejected %s: %s", version_id, reason)
+
+
+def _switch(
+    conn: sqlite3.Connection,
+    settings: Settings,
+    *,
+    action: str,
+    served: Version | None,
+    target: str,
+    reason: str | None,
+) -> None:
+    now = store.utcnow()
+    if served is not None:
+        conn.execute(
+            "UPDATE model_versions SET status = 'retired' WHERE status = 'promoted'",
+        )
+    if target != BASE:
+        conn.execute(
+            "UPDATE model_versions SET status = 'promoted', promoted_at = ? WHERE id = ?",
+            [now, target],
+        )
+    conn.execute(
+        "INSERT INTO promotions (created_at, user, action, from_version, to_version, reason) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [now, settings.user, action, served.id if served else BASE, target, reason],
+    )
+
+
+def promote(
+    settings: Settings, version_id: str, *, notify: bool = True, reason: str | None = None
+) -> Version:
+    """Make ``version_id`` the served version; the one served before is retired."""
+    if version_id == BASE:
+        raise NotPromotable(
+            "base is not a registered version: `rollback` returns to it when no earlier "
+            "version is left"
+        )
+    with _connect(settings) as conn:
+        with _write(conn):
+            version = _get(conn, version_id)
+            if version.status == "rejected":
+                raise NotPromotable(f"{version_id} was rejected and cannot be promoted")
+            if version.status == "promoted":
+                raise NotPromotable(f"{version_id} is already the promoted version")
+            if version.pruned_at is not None:
+                raise NotPromotable(f"{version_id}'s adapter files were pruned")
+            try:
+                check_adapter_dir(Path(version.adapter_path))
+            except RegistryError as exc:
+                raise NotPromotable(f"{version_id} cannot be served: {exc}") from None
+            served = _current(conn)
+            _switch(
+                conn, settings, action="promote", served=served, target=version_id, reason=reason
+            )
+        version = _get(conn, version_id)
+    log.info("promoted %s", version_id)
+    if notify:
+        _notify_logged(settings)
+    prune(settings)
+    return version
+
+
+def rollback(settings: Settings, *, notify: bool = True, reason: str | None = None) -> str:
+    """Serve the version promoted before the current one (or the base model); returns it."""
+    with _connect(settings) as conn, _write(conn):
+        served = _current(conn)
+        if served is None:
+            raise NotPromotable("nothing to roll back: the base model is served")
+        target = _rollback_target(conn, served)
+        _switch(conn, settings, action="rollback", served=served, target=target, reason=reason)
+    log.info("rolled back from %s to %s", served.id, target)
+    if notify:
+        _notify_logged(settings)
+    return target
+
+
+def current(settings: Settings) -> Version | None:
+    """The promoted version, or ``None`` when the base model is served."""
+    with _connect(settings) as conn:
+        return _current(conn)
+
+
+def rollback_target(settings: Settings) -> str:
+    """The version :func:`rollback` would serve now (``base`` when none is left)."""
+    with _connect(settings) as conn:
+        return _rollback_target(conn, _current(conn))
+
+
+def get(settings: Settings, version_id: str) -> Version:
+    with _connect(settings) as conn:
+        return _get(conn, version_id)
+
+
+def list_versions(settings: Settings) -> list[Version]:
+    """Every registered version, newest first."""
+    with _connect(settings) as conn:
+        return _rows(conn)
+
+
+def history(settings: Settings) -> list[Promotion]:
+    """Every promotion and rollback, oldest first."""
+    with _connect(settings) as conn:
+        return _history(conn)
+
+
+def prune(settings: Settings) -> list[str]:
+    """Delete the adapter files of versions beyond the newest ``registry_keep``.
+
+    The served version and the one a rollback would return to are never pruned; rows
+    stay (with ``pruned_at`` set). Also removes directories a crash left behind: an
+    adapter directory no row names, and abandoned staging directories."""
+    adapters_dir = settings.adapters_dir
+    pruned: list[str] = []
+    with _connect(settings) as conn:
+        with _write(conn):
+            versions = _rows(conn)
+            served = _current(conn)
+            protected = {v.id for v in versions[: settings.registry_keep]}
+            protected.add(_rollback_target(conn, served))
+            if served is not None:
+                protected.add(served.id)
+            doomed = [v for v in versions if v.id not in protected and v.pruned_at is None]
+            now = store.utcnow()
+            for version in doomed:
+                conn.execute(
+                    "UPDATE model_versions SET pruned_at = ? WHERE id = ?", [now, version.id]
+                )
+        # Files go after the commit: a crash in between leaves files that a later prune
+        # deletes, never a listed version without files.
+        for version in doomed:
+            _remove(Path(version.adapter_path), adapters_dir)
+            pruned.append(version.id)
+        known = {v.id for v in versions}
+        cutoff = time.time() - ORPHAN_GRACE_SECONDS
+        if adapters_dir.is_dir():
+            for path in adapters_dir.iterdir():
+                if _ID.match(path.name) and path.name not in known:
+                    with contextlib.suppress(FileNotFoundError):
+                        if path.stat().st_mtime < cutoff:
+                            log.info("removing %s: no registered version names it", path)
+                            _remove(path, adapters_dir)
+        staging = adapters_dir / STAGING
+        if staging.is_dir():
+            stale = time.time() - STAGING_MAX_AGE_SECONDS
+            for path in staging.iterdir():
+                with contextlib.suppress(FileNotFoundError):
+                    if path.stat().st_mtime < stale:
+                        _remove(path, adapters_dir)
+    if pruned:
+        log.info("pruned adapter files of %s", ", ".join(pruned))
+    return pruned
+
+
+def _remove(path: Path, adapters_dir: Path) -> None:
+    """Rename out of the way first, so a half-deleted directory never looks like an adapter."""
+    if not path.exists():
+        return
+    trash = adapters_dir / TRASH
+    trash.mkdir(parents=True, exist_ok=True)
+    moved = trash / f"{path.name}-{uuid.uuid4().hex[:8]}"
+    try:
+        os.rename(path, moved)
+    except OSError:
+        moved = path
+    shutil.rmtree(moved, ignore_errors=True)
+
+
+# ---- telling the service -------------------------------------------------------------
+
+
+def notify_service(settings: Settings, *, timeout: float = 60.0) -> NotifyResult:
+    """Ask a running service to serve :func:`current` now (``POST /admin/reload``)."""
+    import httpx
+
+    from prefloop.admin import bearer
+
+    url = settings.server_url.rstrip("/") + "/admin/reload"
+    try:
+        response = httpx.post(url, headers=bearer(settings), timeout=timeout)
+    except httpx.HTTPError as exc:
+        return NotifyResult(False, f"no service answered at {settings.server_url} ({exc})")
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if response.status_code != 200:
+        detail = body.get("detail") if isinstance(body, dict) else None
+        return NotifyResult(
+            False,
+            f"the service at {settings.server_url} answered {response.status_code}: "
+            f"{detail or response.text[:200]}",
+        )
+    served = body.get("model_version") if isinstance(body, dict) else None
+    error = body.get("error") if isinstance(body, dict) else None
+    if error:
+        return NotifyResult(False, f"the service refused the new version: {error}", served)
+    return NotifyResult(True, f"the service now serves {served}", served)
+
+
+def _notify_logged(settings: Settings) -> None:
+    result = notify_service(settings)
+    if result.ok:
+        log.info("%s", result.message)
+    else:
+        log.warning("%s", result.message)
