@@ -13,6 +13,7 @@ from typing import Any
 
 from prefloop.protocol import EVENT_KINDS
 from prefloop.settings import Settings
+from prefloop.trainer.cli_train import add_parsers as add_train_parsers
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -265,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--since", help="only suggestions since: 30m, 2h, 7d, or an ISO date")
     stats.add_argument("--format", choices=["table", "json"], default="table")
     stats.set_defaults(func=cmd_stats)
+    add_train_parsers(sub, common)
     return parser
 
 

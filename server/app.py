@@ -30,7 +30,9 @@ from prefloop.server.engines import Engine, EngineError, create_engine
 from prefloop.server.judge.worker import JudgeWorker
 from prefloop.server.metrics import Metrics
 from prefloop.server.suggestions import ClientGone, SuggestionService, Superseded
+from prefloop.server.training_api import router as training_router
 from prefloop.settings import Settings
+from prefloop.trainer.schedule import TrainingSchedule
 from prefloop.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -116,6 +118,7 @@ class State:
         self.suggestions = SuggestionService(
             settings, engine, writer, metrics, on_request=self.judge.on_request
         )
+        self.training = TrainingSchedule(settings)
 
 
 def get_state(request: Request) -> State:
@@ -139,6 +142,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Any:
         state = State(settings, the_engine, writer, metrics)
         state.suggestions.start()
         await state.judge.start()
+        state.training.start()  # scheduled retraining (train_schedule; off by default)
         app.state.prefloop = state
         log.info(
             "serving %s (%s, template %s) on the %s engine",
@@ -150,6 +154,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Any:
         try:
             yield
         finally:
+            state.training.stop()
             await state.judge.stop()
             await the_engine.close()
             writer.stop()
@@ -160,6 +165,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Any:
         summary="Inline code suggestions that learn from feedback.",
         lifespan=lifespan,
     )
+
+    app.include_router(training_router)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -257,6 +264,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Any:
                 "commits": state.writer.commits,
             },
             "judge": state.judge.describe(),
+            "trainer": state.training.describe(),
         }
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 

@@ -139,7 +139,7 @@ def train_dpo(
     losses: list[float] = []
     step_times: list[float] = []
 
-    class _Progress(TrainerCallback):  # type: ignore[misc]
+    class _Progress(TrainerCallback):
         def __init__(self) -> None:
             self.started = time.perf_counter()
 
@@ -182,7 +182,8 @@ def train_dpo(
     output = trainer.train()
     seconds = time.perf_counter() - started
     out_dir.mkdir(parents=True, exist_ok=True)
-    trainer.model.save_pretrained(str(out_dir), selected_adapters=["default"])
+    trained: Any = trainer.model
+    trained.save_pretrained(str(out_dir), selected_adapters=["default"])
     shutil.rmtree(work, ignore_errors=True)
     steps = int(output.global_step)
     # The first step pays for warm-up allocations; the median is the steady-state figure.

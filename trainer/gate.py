@@ -338,7 +338,8 @@ def evaluate(
     thresholds = thresholds or Thresholds.from_settings(settings)
     started = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(model_path)
-    base = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).to(device)
+    base: Any = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+    base = base.to(device)
     model: Any = PeftModel.from_pretrained(base, str(candidate_adapter), adapter_name="candidate")
     current_name: str | None = None
     if current_adapter is not None:

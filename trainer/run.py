@@ -202,7 +202,7 @@ def recover_stale(settings: Settings, *, lock_is_mine: bool = False) -> list[str
 def _build_pairs(settings: Settings) -> dict[str, Any] | None:
     """Bring the pairs table up to date when the pair builder is installed."""
     try:
-        from prefloop.trainer.pairs import build_pairs  # type: ignore[attr-defined]
+        from prefloop.trainer.pairs import build_pairs
     except ImportError:
         return None
     report = build_pairs(settings.db_path, settings)

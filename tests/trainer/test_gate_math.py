@@ -1,0 +1,123 @@
+"""The evaluation gate's arithmetic on known numbers, and its log-probabilities on a model."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from prefloop.trainer.gate import (
+    Thresholds,
+    compare_preferences,
+    compare_probes,
+    completion_logprob,
+    is_degenerate,
+    load_probes,
+    preference_summary,
+    python_valid,
+)
+
+
+def test_accuracy_is_share_of_positive_deltas_and_margin_their_mean() -> None:
+    summary = preference_summary([2.0, -1.0, 0.5, 0.0])
+    assert summary == {"pairs": 4, "accuracy": 0.5, "margin": 0.375}
+    assert preference_summary([]) == {"pairs": 0, "accuracy": 0.0, "margin": 0.0}
+
+
+def test_candidate_must_beat_current_on_both() -> None:
+    current = [1.0, -1.0, 0.5, -0.5]  # accuracy 0.5, margin 0
+    better = [2.0, 0.5, 0.5, -0.2]  # accuracy 0.75, margin 0.7
+    result = compare_preferences(better, current, Thresholds())
+    assert result["passed"], result["reasons"]
+    assert result["accuracy_gain"] == pytest.approx(0.25)
+    assert result["margin_gain"] == pytest.approx(0.7)
+
+    same_accuracy_lower_margin = [0.1, -1.0, 0.1, -0.5]
+    result = compare_preferences(same_accuracy_lower_margin, current, Thresholds())
+    assert not result["passed"]
+    assert any("margin" in r for r in result["reasons"])
+
+    higher_margin_worse_accuracy = [9.0, -1.0, -0.1, -0.1]
+    result = compare_preferences(higher_margin_worse_accuracy, current, Thresholds())
+    assert not result["passed"]
+    assert any("accuracy" in r for r in result["reasons"])
+
+    # Equal is not better: the margin must exceed the current's.
+    assert not compare_preferences(current, current, Thresholds())["passed"]
+
+
+def test_thresholds_raise_the_bar() -> None:
+    current = [1.0, -1.0]
+    candidate = [1.5, 0.5]  # accuracy +0.5, margin +1.0
+    assert compare_preferences(candidate, current, Thresholds())["passed"]
+    assert not compare_preferences(candidate, current, Thresholds(min_margin_gain=1.0))["passed"]
+    assert not compare_preferences(candidate, current, Thresholds(min_accuracy_gain=0.6))[
+        "passed"
+    ]
+    few = compare_preferences(candidate, current, Thresholds(min_heldout=3))
+    assert not few["passed"] and "held-out pair" in few["reasons"][0]
+    with pytest.raises(ValueError):
+        compare_preferences([1.0], current, Thresholds())
+
+
+def test_degenerate_and_python_validity() -> None:
+    assert is_degenerate("") and is_degenerate("  \n ")
+    assert is_degenerate("x = 1\nx = 1\nx = 1\n")
+    assert is_degenerate("foo foo foo foo foo foo foo bar")
+    assert not is_degenerate("max(low, min(value, high))")
+    assert python_valid("def f(x):\n    return ", "x + 1", "\n")
+    assert python_valid("def f(x):\n    return ", "x + 1\nthis is (not", "\n")  # first line
+    assert not python_valid("def f(x):\n    return ", "x +", "\n")
+
+
+def _probe(pid: str, valid: bool | None, degenerate: bool, seconds: float) -> dict[str, object]:
+    out: dict[str, object] = {"id": pid, "degenerate": degenerate, "seconds": seconds}
+    if valid is not None:
+        out["syntax_valid"] = valid
+    return out
+
+
+def test_probes_must_not_regress() -> None:
+    current = [_probe("a", True, False, 1.0), _probe("b", False, False, 1.0)]
+    assert compare_probes(current, current, Thresholds())["passed"]
+    less_valid = [_probe("a", False, False, 1.0), _probe("b", False, False, 1.0)]
+    result = compare_probes(less_valid, current, Thresholds())
+    assert not result["passed"] and "syntax-valid" in result["reasons"][0]
+    assert compare_probes(less_valid, current, Thresholds(max_syntax_drop=0.5))["passed"]
+    degenerate = [_probe("a", True, True, 1.0), _probe("b", False, False, 1.0)]
+    assert "repetitive" in compare_probes(degenerate, current, Thresholds())["reasons"][0]
+    slow = [_probe("a", True, False, 3.0), _probe("b", False, False, 2.0)]
+    result = compare_probes(slow, current, Thresholds(latency_factor=2.0))
+    assert not result["passed"] and "latency" in result["reasons"][0]
+    assert compare_probes(slow, current, Thresholds(latency_factor=3.0))["passed"]
+
+
+def test_shipped_probe_set_is_well_formed() -> None:
+    probes = load_probes("probes-v1")
+    assert probes["version"] == "probes-v1"
+    assert len(probes["probes"]) >= 8
+    languages = {p["language"] for p in probes["probes"]}
+    assert "python" in languages and len(languages) >= 3
+    with pytest.raises(ValueError, match="unknown probe set"):
+        load_probes("probes-v0")
+
+
+def test_completion_logprob_sums_token_logprobs(tiny_model_dir: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    prompt, completion = "def add(a, b):\n    return", " a + b"
+    got = completion_logprob(model, tok, prompt, completion, max_length=128)
+    prompt_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    ids = tok(prompt + completion, add_special_tokens=False)["input_ids"]
+    assert ids[: len(prompt_ids)] == prompt_ids
+    expected = 0.0
+    with torch.inference_mode():
+        for pos in range(len(prompt_ids), len(ids)):
+            logits = model(input_ids=torch.tensor([ids[:pos]])).logits[0, -1]
+            expected += float(torch.log_softmax(logits, -1)[ids[pos]])
+    assert got == pytest.approx(expected, abs=1e-3)
+    assert got < 0 and math.isfinite(got)

@@ -1,0 +1,76 @@
+"""Preference pairs written straight into the ``pairs`` table, and settings for fast runs."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from contextlib import closing
+from pathlib import Path
+
+from prefloop.settings import Settings
+from prefloop.store import migrate, utcnow
+
+# A run of a few steps on the tiny model with a learning rate high enough to move it.
+FAST = {
+    "max_steps": 4,
+    "batch_size": 4,
+    "learning_rate": 5e-3,
+    "warmup_ratio": 0.0,
+    "probe_max_tokens": 8,
+    "max_length": 128,
+}
+# Many slow-ish steps: long enough to kill or to collide with.
+LONG = {**FAST, "max_steps": 400, "learning_rate": 1e-5}
+
+# The gate's probe checks are measured in their own tests; random-weight models write
+# noise, so runs on the tiny model judge candidates on the held-out preferences.
+LENIENT_PROBES = {
+    "train_gate_max_syntax_drop": 1.0,
+    "train_gate_max_degenerate_increase": 100,
+    "train_gate_latency_factor": 100.0,
+}
+
+
+def fast_settings(home: Path, model: Path, **extra: object) -> Settings:
+    values: dict[str, object] = {
+        "home": home,
+        "model": str(model),
+        "train_min_new_pairs": 1,
+        "swap_poll_seconds": 0,
+        **LENIENT_PROBES,
+        **extra,
+    }
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def pair(i: int, split: str) -> dict[str, object]:
+    return {
+        "id": f"p-{uuid.uuid4().hex}",
+        "created_at": utcnow(),
+        "user": "tester",
+        "language": "python",
+        "model_version": "base",
+        "source": "accept_vs_dismiss",
+        "prompt": f"# path: calc{i}.py\ndef add_{i}(a, b):\n    return",
+        "chosen": " a + b\n",
+        "rejected": " None  # not done\n",
+        "weight": 1.0,
+        "evidence": "{}",
+        "split": split,
+    }
+
+
+def add_pairs(db: Path, train: int, heldout: int) -> list[str]:
+    """Insert ``train`` + ``heldout`` pairs; returns their ids."""
+    migrate(db)
+    rows = [pair(i, "train") for i in range(train)]
+    rows += [pair(1000 + i, "heldout") for i in range(heldout)]
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.executemany(
+            "INSERT INTO pairs (id, created_at, user, language, model_version, source, prompt, "
+            "chosen, rejected, weight, evidence, split) VALUES (:id, :created_at, :user, "
+            ":language, :model_version, :source, :prompt, :chosen, :rejected, :weight, "
+            ":evidence, :split)",
+            rows,
+        )
+    return [str(r["id"]) for r in rows]
