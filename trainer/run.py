@@ -402,6 +402,7 @@ def wait_run(settings: Settings, run_id: str, timeout: float) -> dict[str, Any]:
     while True:
         run = get_run(settings, run_id)
         if run["status"] in FINAL:
+            _wait_exit(settings, run_id, deadline)
             return run
         with _children_lock:
             proc = _children.get(run_id)
@@ -419,6 +420,19 @@ def wait_run(settings: Settings, run_id: str, timeout: float) -> dict[str, Any]:
         if time.monotonic() >= deadline:
             raise TimeoutError(f"training run {run_id} still {run['status']} after {timeout}s")
         time.sleep(0.25)
+
+
+def _wait_exit(settings: Settings, run_id: str, deadline: float) -> None:
+    """After a run's row is final, wait (until ``deadline``) for its process to let go of
+    the lock, so that the next run can start as soon as this returns."""
+    with _children_lock:
+        proc = _children.get(run_id)
+    if proc is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        return
+    while lock_held(settings) and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def run_exit_code(run: dict[str, Any]) -> int:

@@ -1,0 +1,227 @@
+"""Training runs end to end on the tiny model: start, gate, register/promote, crash, lock."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from prefloop.store import migrate, utcnow
+from prefloop.trainer import registry
+from prefloop.trainer.config import load_config
+from prefloop.trainer.run import (
+    NotEnoughPairs,
+    RunInProgress,
+    get_run,
+    list_runs,
+    lock_held,
+    pair_counts,
+    recover_stale,
+    start_run,
+    wait_run,
+)
+from prefloop.trainer.schedule import TrainingSchedule, parse_schedule
+from tests.trainer.training_data import FAST, LONG, add_pairs, fast_settings
+
+TIMEOUT = 300
+
+
+def _wait_for_step(settings, run_id: str, step: int = 1, timeout: float = 180) -> dict:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = get_run(settings, run_id)
+        if run["status"] == "running" and (run["metrics"] or {}).get("step", 0) >= step:
+            return run
+        assert run["status"] in ("queued", "running"), run
+        time.sleep(0.2)
+    raise AssertionError(f"run {run_id} did not reach step {step}")
+
+
+def test_run_trains_gates_registers_and_promotes(tiny_model_dir: Path, tmp_path: Path) -> None:
+    settings = fast_settings(tmp_path / "home", tiny_model_dir)
+    ids = add_pairs(settings.db_path, train=12, heldout=4)
+    run_id = start_run(settings, config=load_config(env={}, overrides=FAST))
+    run = wait_run(settings, run_id, TIMEOUT)
+    assert run["status"] == "succeeded", (run["error"], run["gate"])
+    assert run["reason"] == "manual"
+    assert run["model_version"] == "base" and run["parent_version"] == "base"
+    assert run["reference_model"].startswith("base")
+    assert run["data"]["train"] == 12 and run["data"]["heldout"] == 4
+    assert len(run["data"]["pair_ids_sha256"]) == 64
+    assert run["metrics"]["steps"] == FAST["max_steps"] and run["metrics"]["losses"]
+    assert run["config"]["learning_rate"] == FAST["learning_rate"]
+    gate = run["gate"]
+    assert gate["passed"] and gate["current"] == "base"
+    assert gate["preferences"]["candidate"]["pairs"] == 4
+    assert gate["probes"]["candidate"]["probes"] == 8
+    version = registry.current(settings)
+    assert version is not None and version.id == run["candidate_version"] == "v1"
+    assert version.run_id == run_id and version.parent == "base"
+    assert (Path(version.adapter_path) / "adapter_config.json").is_file()
+    assert not lock_held(settings)
+    log = (settings.runs_dir / f"{run_id}.log").read_text()
+    assert "step 1/" in log and "promoted v1" in log
+    for pair_id in ids:  # pair text stays in the database, not in the log
+        assert pair_id not in log
+    assert "a + b" not in log
+
+    # The next run continues from v1 and compares against it.
+    add_pairs(settings.db_path, train=4, heldout=0)
+    second = wait_run(
+        settings, start_run(settings, config=load_config(env={}, overrides=FAST)), TIMEOUT
+    )
+    assert second["model_version"] == "v1" and second["parent_version"] == "v1"
+    assert second["reference_model"].startswith("v1")
+    assert second["gate"]["current"] == "v1"
+    assert second["status"] in ("succeeded", "rejected")
+
+
+def test_planted_failing_gate_promotes_nothing(tiny_model_dir: Path, tmp_path: Path) -> None:
+    settings = fast_settings(tmp_path / "home", tiny_model_dir, train_gate_min_margin_gain=1e9)
+    add_pairs(settings.db_path, train=8, heldout=2)
+    run = wait_run(
+        settings, start_run(settings, config=load_config(env={}, overrides=FAST)), TIMEOUT
+    )
+    assert run["status"] == "rejected"
+    assert any("margin" in reason for reason in run["gate"]["reasons"])
+    assert registry.current(settings) is None
+    versions = registry.list_versions(settings)
+    assert [(v.id, v.status) for v in versions] == [("v1", "rejected")]
+    with pytest.raises(registry.NotPromotable):
+        registry.promote(settings, "v1", notify=False)
+
+
+def test_not_enough_pairs_is_refused_and_records_nothing(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    settings = fast_settings(tmp_path / "home", tiny_model_dir, train_min_new_pairs=5)
+    migrate(settings.db_path)
+    with pytest.raises(NotEnoughPairs, match="no training pairs"):
+        start_run(settings)
+    add_pairs(settings.db_path, train=3, heldout=1)
+    with pytest.raises(NotEnoughPairs, match="only 4 new pair"):
+        start_run(settings)
+    assert list_runs(settings) == []
+    assert pair_counts(settings) == {"train": 3, "heldout": 1, "new": 4}
+    assert not lock_held(settings)
+
+
+def test_killed_run_leaves_registry_untouched(tiny_model_dir: Path, tmp_path: Path) -> None:
+    settings = fast_settings(tmp_path / "home", tiny_model_dir)
+    add_pairs(settings.db_path, train=16, heldout=2)
+    run_id = start_run(settings, config=load_config(env={}, overrides=LONG))
+    running = _wait_for_step(settings, run_id)
+    assert lock_held(settings)
+    # A second run is refused while this one holds the lock.
+    with pytest.raises(RunInProgress):
+        start_run(settings, config=load_config(env={}, overrides=FAST))
+    os.kill(running["pid"], signal.SIGKILL)
+    run = wait_run(settings, run_id, 60)
+    assert run["status"] == "failed"
+    assert "signal 9" in run["error"] and "SIGKILL" in run["error"]
+    assert not lock_held(settings)
+    assert registry.list_versions(settings) == [] and registry.current(settings) is None
+    assert not settings.adapters_dir.is_dir() or all(
+        p.name == ".staging" for p in settings.adapters_dir.iterdir()
+    )
+
+
+def test_second_retrain_from_the_cli_is_refused(tiny_model_dir: Path, tmp_path: Path) -> None:
+    settings = fast_settings(tmp_path / "home", tiny_model_dir)
+    add_pairs(settings.db_path, train=16, heldout=2)
+    run_id = start_run(settings, config=load_config(env={}, overrides=LONG))
+    try:
+        _wait_for_step(settings, run_id)
+        env = {
+            **os.environ,
+            "PREFLOOP_HOME": str(settings.home),
+            "PREFLOOP_MODEL": str(tiny_model_dir),
+        }
+        proc = subprocess.run(
+            [sys.executable, "-m", "prefloop.cli", "retrain", "--force", "--no-wait"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 1
+        assert "already running" in proc.stderr
+        listing = subprocess.run(
+            [sys.executable, "-m", "prefloop.cli", "runs"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert listing.returncode == 0 and run_id in listing.stdout and "running" in listing.stdout
+    finally:
+        os.kill(get_run(settings, run_id)["pid"], signal.SIGKILL)
+        wait_run(settings, run_id, 60)
+    assert len(list_runs(settings)) == 1
+
+
+def test_stale_running_run_is_marked_failed(tmp_path: Path, tiny_model_dir: Path) -> None:
+    settings = fast_settings(tmp_path / "home", tiny_model_dir)
+    migrate(settings.db_path)
+    with closing(sqlite3.connect(settings.db_path)) as conn, conn:
+        conn.execute(
+            "INSERT INTO training_runs (id, created_at, status, pid) VALUES "
+            "('r-old', ?, 'running', 999999)",
+            (utcnow(),),
+        )
+    assert recover_stale(settings) == ["r-old"]
+    run = get_run(settings, "r-old")
+    assert run["status"] == "failed" and "without finishing" in run["error"]
+    assert recover_stale(settings) == []
+
+
+def test_schedule_parsing() -> None:
+    assert parse_schedule("off").kind == "off"
+    assert parse_schedule("interval:6h").seconds == 6 * 3600
+    assert parse_schedule("interval:30s").seconds == 30
+    assert parse_schedule("cron:0 3 * * *").cron == "0 3 * * *"
+    assert parse_schedule("15 * * * 1-5").kind == "cron"
+    for bad in ("every day", "interval:6x", "cron:99 * * * *", "interval:0s"):
+        with pytest.raises(ValueError, match="train_schedule"):
+            parse_schedule(bad)
+
+
+def test_schedule_starts_a_run_only_with_enough_new_pairs(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in FAST.items():
+        monkeypatch.setenv(f"PREFLOOP_TRAIN_{key.upper()}", str(value))
+    settings = fast_settings(
+        tmp_path / "home", tiny_model_dir, train_schedule="interval:1s", train_min_new_pairs=6
+    )
+    add_pairs(settings.db_path, train=3, heldout=1)
+    schedule = TrainingSchedule(settings)
+    schedule.start()
+    try:
+        assert schedule.next_run_time() is not None
+        time.sleep(2.5)
+        assert list_runs(settings) == []
+        assert schedule.last_check and "only 4 new pair" in schedule.last_check["why_not"]
+        add_pairs(settings.db_path, train=4, heldout=1)
+        deadline = time.monotonic() + 30
+        while not list_runs(settings) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        runs = list_runs(settings)
+        assert len(runs) == 1 and runs[0]["reason"] == "schedule"
+        run = wait_run(settings, runs[0]["id"], TIMEOUT)
+        assert run["status"] in ("succeeded", "rejected"), run["error"]
+        # The data it used is no longer new: later ticks start nothing.
+        time.sleep(2.5)
+        assert len(list_runs(settings)) == 1
+        described = schedule.describe()
+        assert described["schedule"] == "every 1s"
+        assert described["last_run"]["id"] == run["id"]
+    finally:
+        schedule.stop()
