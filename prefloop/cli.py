@@ -282,4 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Run the imported module's main so that commands defined in other modules raise the
+    # same CommandError class that main catches.
+    from prefloop.cli import main as _main
+
+    raise SystemExit(_main())

@@ -103,7 +103,13 @@ def test_logs_query_without_database(tmp_path: Path) -> None:
 
 def test_every_command_is_documented_in_the_readme() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    for command in ("prefloop serve", "prefloop model prepare", "prefloop logs query"):
+    for command in (
+        "prefloop serve",
+        "prefloop model prepare",
+        "prefloop logs query",
+        "prefloop retrain",
+        "prefloop runs",
+    ):
         assert command in readme, command
     from prefloop.settings import Settings
 

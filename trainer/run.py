@@ -99,6 +99,16 @@ def lock_held(settings: Settings) -> bool:
 
 # ---- rows -----------------------------------------------------------------------------
 
+_migrated: set[Path] = set()
+
+
+def _ensure_schema(settings: Settings) -> None:
+    """Migrate the database once per process (``/healthz`` reads runs often)."""
+    path = settings.db_path.resolve()
+    if path not in _migrated:
+        migrate(path)
+        _migrated.add(path)
+
 
 @contextlib.contextmanager
 def _db(settings: Settings) -> Iterator[sqlite3.Connection]:
@@ -131,7 +141,7 @@ def get_run(settings: Settings, run_id: str) -> dict[str, Any]:
     """The run's row with its JSON columns decoded; :class:`UnknownRun` if there is none."""
     if not settings.db_path.exists():
         raise UnknownRun(f"no training run {run_id}")
-    migrate(settings.db_path)
+    _ensure_schema(settings)
     with _db(settings) as conn:
         row = conn.execute("SELECT * FROM training_runs WHERE id = ?", (run_id,)).fetchone()
     if row is None:
@@ -143,7 +153,7 @@ def list_runs(settings: Settings, *, limit: int = 50) -> list[dict[str, Any]]:
     """Runs, newest first."""
     if not settings.db_path.exists():
         return []
-    migrate(settings.db_path)
+    _ensure_schema(settings)
     with _db(settings) as conn:
         rows = conn.execute(
             "SELECT * FROM training_runs ORDER BY created_at DESC, id DESC LIMIT ?", (limit,)
@@ -173,7 +183,7 @@ def recover_stale(settings: Settings, *, lock_is_mine: bool = False) -> list[str
     """
     if not settings.db_path.exists():
         return []
-    migrate(settings.db_path)
+    _ensure_schema(settings)
     fd = None
     if not lock_is_mine:
         fd = try_lock(settings)
@@ -228,7 +238,7 @@ def _newest_used(conn: sqlite3.Connection) -> str | None:
 
 def pair_counts(settings: Settings) -> dict[str, int]:
     """Train/held-out pairs in the table and pairs newer than the last finished run's data."""
-    migrate(settings.db_path)
+    _ensure_schema(settings)
     with _db(settings) as conn:
         counts = {
             row["split"]: row["n"]
@@ -312,7 +322,7 @@ def start_run(
     than ``train_min_new_pairs`` new ones. ``attach`` shares this process's terminal with
     the run (progress display); otherwise its output goes to its log file.
     """
-    migrate(settings.db_path)
+    _ensure_schema(settings)
     cfg = config or load_config(config_file)
     fd = try_lock(settings)
     if fd is None:

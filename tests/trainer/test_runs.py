@@ -225,3 +225,59 @@ def test_schedule_starts_a_run_only_with_enough_new_pairs(
         assert described["last_run"]["id"] == run["id"]
     finally:
         schedule.stop()
+
+
+def test_cli_retrain_waits_and_exits_by_outcome(tiny_model_dir: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    settings = fast_settings(home, tiny_model_dir)
+    add_pairs(settings.db_path, train=8, heldout=2)
+    config = tmp_path / "train.toml"
+    config.write_text("".join(f"{k} = {v!r}\n" for k, v in FAST.items()))
+    env = {
+        **os.environ,
+        "PREFLOOP_HOME": str(home),
+        "PREFLOOP_MODEL": str(tiny_model_dir),
+        "PREFLOOP_TRAIN_MIN_NEW_PAIRS": "100",
+        "PREFLOOP_TRAIN_GATE_MIN_MARGIN_GAIN": "1e9",
+        "PREFLOOP_TRAIN_GATE_LATENCY_FACTOR": "100",
+        "PREFLOOP_TRAIN_GATE_MAX_DEGENERATE_INCREASE": "100",
+        "PREFLOOP_TRAIN_GATE_MAX_SYNTAX_DROP": "1",
+    }
+
+    def retrain(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "prefloop.cli", "retrain", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
+
+    few = retrain("--config", str(config))
+    assert few.returncode == 1 and "only 10 new pair(s)" in few.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text("betta = 1\n")
+    refused = retrain("--config", str(bad), "--force")
+    assert refused.returncode == 2 and "betta" in refused.stderr
+    rejected = retrain("--config", str(config), "--force")
+    assert rejected.returncode == 3, rejected.stderr
+    assert "rejected by the gate" in rejected.stdout
+    (run,) = list_runs(settings)
+    assert run["status"] == "rejected" and run["reason"] == "cli"
+    assert run["config"]["max_steps"] == FAST["max_steps"]
+    shown = subprocess.run(
+        [sys.executable, "-m", "prefloop.cli", "runs", "show", run["id"]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0 and '"status": "rejected"' in shown.stdout
+    missing = subprocess.run(
+        [sys.executable, "-m", "prefloop.cli", "runs", "show", "r-none"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode == 1 and "no training run r-none" in missing.stderr
