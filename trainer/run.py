@@ -462,6 +462,22 @@ def _file_logger(path: Path) -> tuple[logging.Logger, logging.Handler]:
     return logger, handler
 
 
+def _quiet_libraries() -> None:
+    """Library warnings can quote pieces of the training text; the run log keeps only
+    prefloop's own lines (and errors)."""
+    import datasets
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    datasets.disable_progress_bars()
+    datasets.utils.logging.set_verbosity_error()
+    logging.getLogger("trl").setLevel(logging.ERROR)
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning)
+
+
 def _error_text(exc: BaseException) -> str:
     """A one-line error for the run record: the exception type and message only."""
     from prefloop.redaction import redact
@@ -498,6 +514,7 @@ def run_in_process(
     settings.runs_dir.mkdir(parents=True, exist_ok=True)
     log_file = settings.runs_dir / f"{run_id}.log"
     runlog, handler = _file_logger(log_file)
+    _quiet_libraries()
     staged: Path | None = None
     status = "failed"
     try:
