@@ -265,6 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--since", help="only suggestions since: 30m, 2h, 7d, or an ISO date")
     stats.add_argument("--format", choices=["table", "json"], default="table")
     stats.set_defaults(func=cmd_stats)
+
+    from prefloop.trainer import cli_models
+
+    cli_models.add_parsers(sub, common)
     return parser
 
 

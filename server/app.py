@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from prefloop import __version__
+from prefloop.admin import admin_token
 from prefloop.protocol import (
     EVENT_ADAPTER,
     ErrorBody,
@@ -26,10 +27,12 @@ from prefloop.protocol import (
     SuggestionRequest,
     SuggestionResponse,
 )
+from prefloop.server.admin import router as admin_router
 from prefloop.server.engines import Engine, EngineError, create_engine
 from prefloop.server.judge.worker import JudgeWorker
 from prefloop.server.metrics import Metrics
 from prefloop.server.suggestions import ClientGone, SuggestionService, Superseded
+from prefloop.server.swap import Swapper
 from prefloop.settings import Settings
 from prefloop.writer import Writer
 
@@ -113,6 +116,7 @@ class State:
         self.writer = writer
         self.metrics = metrics
         self.judge = JudgeWorker(settings, engine, writer)
+        self.swapper = Swapper(settings, engine)
         self.suggestions = SuggestionService(
             settings, engine, writer, metrics, on_request=self.judge.on_request
         )
@@ -138,6 +142,9 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Any:
         await the_engine.start()
         state = State(settings, the_engine, writer, metrics)
         state.suggestions.start()
+        app.state.admin_token = admin_token(settings)
+        await state.swapper.sync("start-up")
+        state.swapper.start_polling()
         await state.judge.start()
         app.state.prefloop = state
         log.info(
@@ -150,6 +157,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Any:
         try:
             yield
         finally:
+            await state.swapper.stop()
             await state.judge.stop()
             await the_engine.close()
             writer.stop()
@@ -257,6 +265,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Any:
                 "commits": state.writer.commits,
             },
             "judge": state.judge.describe(),
+            "swap": state.swapper.describe(),
         }
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
@@ -265,5 +274,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Any:
         """Prometheus metrics."""
         state.metrics.writer_queue.set(state.writer.pending())
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(admin_router)
 
     return _Guard(app, limit=settings.max_request_bytes, metrics=metrics)
