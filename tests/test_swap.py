@@ -24,6 +24,7 @@ from prefloop.settings import Settings
 from prefloop.trainer import registry
 from tests.adapters import make_lora_adapter, make_wrong_shape_adapter
 from tests.conftest import REPO, ServerProcess, start_server
+from tests.load import ContinuousLoad
 
 pytestmark = [pytest.mark.e2e]
 
@@ -146,68 +147,39 @@ def test_hot_swap_under_continuous_load(swappable: Swappable) -> None:
     request fails, each suggestion carries the version that made it, outputs change."""
     v1 = swappable.register("a")
     v2 = swappable.register("b")
-    results: list[tuple[int, str, str, str]] = []  # status, version, text, suggestion id
-    stop = threading.Event()
-
-    def load() -> None:
-        with swappable.server.client() as client:
-            while not stop.is_set():
-                response = suggest(client)
-                if response.status_code != 200:
-                    results.append((response.status_code, "", response.text, ""))
-                    continue
-                body = response.json()
-                text = body["candidates"][0]["text"] if body["candidates"] else ""
-                results.append((200, body["model_version"], text, body["suggestion_id"]))
-
-    def seen(version: str) -> int:
-        return sum(1 for r in results if r[1] == version)
-
-    def until_seen(version: str, count: int = 3) -> None:
-        deadline = time.monotonic() + 60
-        while seen(version) < count:
-            assert time.monotonic() < deadline, f"no suggestion from {version}"
-            time.sleep(0.05)
-
-    worker = threading.Thread(target=load)
-    worker.start()
-    try:
-        until_seen("base")
+    with ContinuousLoad(swappable.server.url, PROMPT) as load:
+        load.wait_seen("base", 3)
         with swappable.admin() as admin:
             response = admin.post("/admin/promote", json={"version": v1.id})
         assert response.status_code == 200, response.text
         assert response.json()["model_version"] == v1.id
         swap = response.json()["swap"]
         assert swap["from_version"] == "base" and swap["to_version"] == v1.id
-        until_seen(v1.id)
+        load.wait_seen(v1.id, 3)
         promoted = cli(swappable, "promote", v2.id)
         assert promoted.returncode == 0, promoted.stderr
         assert f"promoted {v2.id} (was {v1.id})" in promoted.stdout
         assert f"now serves {v2.id}" in promoted.stdout
-        until_seen(v2.id)
+        load.wait_seen(v2.id, 3)
         rolled = cli(swappable, "rollback")
         assert rolled.returncode == 0, rolled.stderr
         assert f"rolled back from {v2.id} to {v1.id}" in rolled.stdout
-        count_v1 = seen(v1.id)
-        until_seen(v1.id, count_v1 + 3)
-    finally:
-        stop.set()
-        worker.join(60)
-    failed = [r for r in results if r[0] != 200]
-    assert failed == []
-    order = [r[1] for r in results]
+        load.wait_seen(v1.id, load.seen(v1.id) + 3)
+    results = load.snapshot()
+    assert load.failed() == []
+    assert len(results) > 12
+    order = [r.version for r in results]
     # The served version changes exactly at the swaps, never back and forth.
     phases = [order[0]] + [b for a, b in itertools.pairwise(order) if a != b]
     assert phases == ["base", v1.id, v2.id, v1.id]
     texts: dict[str, set[str]] = {}
-    for _, version, text, _ in results:
-        texts.setdefault(version, set()).add(text)
+    for answer in results:
+        texts.setdefault(answer.version, set()).add(answer.text)
     # Greedy decoding: one text per version, and each version writes its own.
     assert all(len(t) == 1 for t in texts.values()), texts
     assert len({next(iter(t)) for t in texts.values()}) == 3, texts
-    ids = [r[3] for r in results]
-    rows = stored_versions(swappable, ids)
-    assert rows == {r[3]: r[1] for r in results}
+    rows = stored_versions(swappable, [r.suggestion_id for r in results])
+    assert rows == {r.suggestion_id: r.version for r in results}
     health = httpx.get(swappable.server.url + "/healthz").json()
     assert health["model_version"] == v1.id
     last = health["swap"]["last"]
