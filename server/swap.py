@@ -4,8 +4,9 @@ The service calls :meth:`Swapper.sync` at start-up, on ``POST /admin/reload`` an
 ``swap_poll_seconds``. The engine loads the new adapter between generations, so no
 request fails and each suggestion records the version that generated it. An adapter the
 engine refuses leaves the old version serving; the error is logged and shown in
-``/healthz``, and polling does not retry that same version until its files change or a
-reload asks again.
+``/healthz``, and polling retries that same version only after
+:data:`REFUSED_RETRY_SECONDS` (a vLLM server that was down may be back), when its files
+change, or when a reload asks.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from prefloop.store import utcnow
 from prefloop.trainer import registry
 
 log = logging.getLogger(__name__)
+
+REFUSED_RETRY_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,8 @@ class Swapper:
         self.last_error: SwapRecord | None = None
         self.registry_version: str = BASE_VERSION
         self.registry_error: str | None = None
-        self._refused: dict[str, float] = {}  # version -> adapter mtime when refused
+        # version -> (adapter mtime, monotonic time) when it was refused
+        self._refused: dict[str, tuple[float, float]] = {}
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
@@ -67,7 +71,13 @@ class Swapper:
             if target == served:
                 return None
             stamp = _stamp(wanted.adapter_path) if wanted is not None else 0.0
-            if not retry and self._refused.get(target) == stamp:
+            refused = self._refused.get(target)
+            if (
+                not retry
+                and refused is not None
+                and refused[0] == stamp
+                and time.monotonic() - refused[1] < REFUSED_RETRY_SECONDS
+            ):
                 return None
             started = time.perf_counter()
             error: str | None = None
@@ -93,7 +103,7 @@ class Swapper:
                     "now serving %s (was %s; %s, %.3fs)", target, served, trigger, record.seconds
                 )
             else:
-                self._refused[target] = stamp
+                self._refused[target] = (stamp, time.monotonic())
                 self.last_error = record
                 log.error(
                     "refused model version %s, still serving %s: %s",

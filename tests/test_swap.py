@@ -133,6 +133,7 @@ def test_admin_api_needs_the_token(swappable: Swappable) -> None:
                 response = client.request(method, path, headers=headers)
                 assert response.status_code == 401, (method, path, headers)
                 assert "admin token" in response.json()["error"]
+                assert response.headers["www-authenticate"] == "Bearer"
         response = client.post(
             "/admin/promote", json={"version": "v1"}, headers={"Authorization": "Bearer x"}
         )
