@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from prefloop.server.engines.adapters import check_adapter_fits
 from prefloop.server.engines.base import (
     BASE_VERSION,
     Engine,
@@ -262,42 +263,22 @@ class TransformersEngine(Engine):
     def _check_adapter_shapes(self, path: Path, version: str) -> None:
         """Refuse an adapter whose LoRA matrices do not fit the served model's layers,
         before any layer of the model is touched."""
-        weights = path / "adapter_model.safetensors"
-        if not weights.is_file():
-            return  # a .bin adapter: a mismatch surfaces (and is undone) while loading
-        from safetensors import safe_open
-
         model = self._model
         if hasattr(model, "get_base_model"):
             model = model.get_base_model()
         modules = dict(model.named_modules())
-        try:
-            with safe_open(str(weights), framework="pt") as f:
-                shapes = {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}  # noqa: SIM118
-        except Exception as exc:
-            raise EngineError(f"adapter {version} weights cannot be read: {exc}") from exc
-        for key, shape in shapes.items():
-            for part in (".lora_A.", ".lora_B."):
-                if part not in key:
-                    continue
-                name = key.split(part)[0].removeprefix("base_model.model.")
-                module = modules.get(name)
-                if module is None:
-                    raise EngineError(f"adapter {version} targets {name}, which the model lacks")
-                features_in = getattr(module, "in_features", None)
-                features_out = getattr(module, "out_features", None)
-                if features_in is None or features_out is None or len(shape) != 2:
-                    continue
-                if part == ".lora_A." and shape[1] != features_in:
-                    raise EngineError(
-                        f"adapter {version} does not fit the model: {name} takes "
-                        f"{features_in} inputs, the adapter expects {shape[1]}"
-                    )
-                if part == ".lora_B." and shape[0] != features_out:
-                    raise EngineError(
-                        f"adapter {version} does not fit the model: {name} gives "
-                        f"{features_out} outputs, the adapter expects {shape[0]}"
-                    )
+
+        def layer_shape(name: str) -> tuple[int, int] | None:
+            module = modules.get(name)
+            if module is None:
+                raise EngineError(f"adapter {version} targets {name}, which the model lacks")
+            features_in = getattr(module, "in_features", None)
+            features_out = getattr(module, "out_features", None)
+            if features_in is None or features_out is None:
+                return None
+            return int(features_in), int(features_out)
+
+        check_adapter_fits(path, version, layer_shape)
 
     async def use_base(self) -> None:
         async with self._load_lock:

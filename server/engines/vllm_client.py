@@ -18,6 +18,11 @@ from typing import Any
 import httpx
 
 from prefloop.redaction import redact
+from prefloop.server.engines.adapters import (
+    LayerShape,
+    check_adapter_fits,
+    model_dir_layer_shapes,
+)
 from prefloop.server.engines.base import (
     BASE_VERSION,
     Engine,
@@ -62,6 +67,7 @@ class VllmEngine(Engine):
         # Requests in flight per served name: an adapter is unloaded only once idle.
         self._inflight: dict[str, int] = {}
         self._unloads: set[asyncio.Task[None]] = set()
+        self._layer_shape: LayerShape | None = None
 
     @property
     def version(self) -> str:
@@ -86,6 +92,9 @@ class VllmEngine(Engine):
         )
         config = await loop.run_in_executor(None, AutoConfig.from_pretrained, self.tokenizer_path)
         self._max_len = int(getattr(config, "max_position_embeddings", 2048) or 2048)
+        self._layer_shape = await loop.run_in_executor(
+            None, model_dir_layer_shapes, Path(self.tokenizer_path)
+        )
         self._client = httpx.AsyncClient(base_url=self.url, timeout=self.timeout)
         try:
             info = await self._client.get("/v1/models")
@@ -185,6 +194,9 @@ class VllmEngine(Engine):
     async def load_adapter(self, path: Path, version: str) -> None:
         async with self._lock:
             if version not in self._adapters:
+                if self._layer_shape is not None:
+                    # vLLM may take matrices of the wrong size without a word.
+                    check_adapter_fits(Path(path), version, self._layer_shape)
                 await self._load(Path(path).resolve(), version)
                 try:
                     # A probe of one token: vLLM may accept an adapter it cannot run.
