@@ -267,6 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--format", choices=["table", "json"], default="table")
     stats.set_defaults(func=cmd_stats)
     add_train_parsers(sub, common)
+
+    from prefloop.trainer import cli_models
+
+    cli_models.add_parsers(sub, common)
     return parser
 
 

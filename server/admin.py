@@ -1,16 +1,162 @@
-"""Authentication of the ``/admin`` API: a bearer token (see :mod:`prefloop.admin`)."""
+"""The ``/admin`` API: model versions, promotion, rollback and reload.
+
+Every route needs the admin token (``Authorization: Bearer <token>``, see
+:mod:`prefloop.admin`); :func:`require_admin` is the dependency other admin routers
+use too. Routes are thin: the registry does the bookkeeping, the swapper the serving.
+"""
 
 from __future__ import annotations
 
-from fastapi import HTTPException, Request
+import asyncio
+import logging
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from pydantic import BaseModel, Field
 
 from prefloop.admin import admin_token, token_matches
+from prefloop.protocol import ErrorBody
+from prefloop.trainer import registry
+from prefloop.trainer.registry import NotPromotable, RegistryError, UnknownVersion
+
+log = logging.getLogger(__name__)
 
 
-def require_admin(request: Request) -> None:
-    """Dependency: 401 unless the request carries ``Authorization: Bearer <admin token>``."""
-    settings = request.app.state.prefloop.settings
-    header = request.headers.get("authorization", "")
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not token_matches(given.strip(), admin_token(settings)):
-        raise HTTPException(status_code=401, detail="admin token required")
+def _state(request: Request) -> Any:
+    return request.app.state.prefloop
+
+
+async def require_admin(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> None:
+    """401 unless the request carries the admin token (compared in constant time)."""
+    expected: str | None = getattr(request.app.state, "admin_token", None)
+    if expected is None:
+        expected = admin_token(_state(request).settings)
+        request.app.state.admin_token = expected
+    given = None
+    if authorization and authorization[:7].lower() == "bearer ":
+        given = authorization[7:].strip()
+    if not token_matches(given, expected):
+        raise HTTPException(
+            status_code=401,
+            detail="admin token missing or wrong (Authorization: Bearer <token>)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+AdminDep = Depends(require_admin)
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody},
+    404: {"model": ErrorBody},
+    409: {"model": ErrorBody},
+    422: {"model": ErrorBody},
+}
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep], responses=ERRORS)
+
+
+class PromoteRequest(BaseModel):
+    version: str = Field(min_length=1, max_length=64, description="A registered version, `vN`.")
+
+
+def _version_row(version: registry.Version, served: str) -> dict[str, Any]:
+    return {
+        "id": version.id,
+        "status": version.status,
+        "parent": version.parent,
+        "created_at": version.created_at,
+        "promoted_at": version.promoted_at,
+        "base_model": version.base_model,
+        "run_id": version.run_id,
+        "metrics": version.metrics,
+        "files": version.files_present,
+        "served": version.id == served,
+    }
+
+
+def _serving(state: Any, record: Any) -> dict[str, Any]:
+    return {
+        "model_version": state.engine.version,
+        "promoted": state.swapper.registry_version,
+        "swap": asdict(record) if record is not None else None,
+        "error": record.error if record is not None else None,
+    }
+
+
+def _refuse(exc: RegistryError) -> HTTPException:
+    if isinstance(exc, UnknownVersion):
+        return HTTPException(status_code=404, detail=str(exc))
+    if isinstance(exc, NotPromotable):
+        return HTTPException(status_code=409, detail=str(exc))
+    return HTTPException(status_code=400, detail=str(exc))
+
+
+@router.post("/reload")
+async def reload(request: Request) -> dict[str, Any]:
+    """Serve the registry's promoted version now (also retries a version refused before)."""
+    state = _state(request)
+    record = await state.swapper.sync("reload", retry=True)
+    return _serving(state, record)
+
+
+@router.get("/models")
+async def models(request: Request) -> dict[str, Any]:
+    """Every registered version, newest first, and which one is served."""
+    state = _state(request)
+    settings = state.settings
+    versions = await asyncio.to_thread(registry.list_versions, settings)
+    target = await asyncio.to_thread(registry.rollback_target, settings)
+    served = state.engine.version
+    return {
+        "served": served,
+        "promoted": state.swapper.registry_version,
+        "rollback_to": target if state.swapper.registry_version != registry.BASE else None,
+        "versions": [_version_row(v, served) for v in versions],
+    }
+
+
+@router.post("/promote")
+async def promote(body: PromoteRequest, request: Request) -> dict[str, Any]:
+    """Promote a version and serve it. Unknown: 404; rejected, pruned or already
+    promoted: 409; refused by the engine: 422 and the registry is rolled back."""
+    state = _state(request)
+    settings = state.settings
+    try:
+        await asyncio.to_thread(registry.promote, settings, body.version, notify=False)
+    except RegistryError as exc:
+        raise _refuse(exc) from None
+    record = await state.swapper.sync("promote", retry=True)
+    if record is not None and record.error:
+        await asyncio.to_thread(
+            registry.rollback,
+            settings,
+            notify=False,
+            reason=f"refused by the service: {record.error}"[:500],
+        )
+        await state.swapper.sync("rollback")
+        raise HTTPException(
+            status_code=422,
+            detail=f"{body.version} was refused and not promoted; still serving "
+            f"{state.engine.version}: {record.error}",
+        )
+    return _serving(state, record)
+
+
+@router.post("/rollback")
+async def rollback(request: Request) -> dict[str, Any]:
+    """Serve the version promoted before the current one (or the base model)."""
+    state = _state(request)
+    try:
+        await asyncio.to_thread(registry.rollback, state.settings, notify=False)
+    except RegistryError as exc:
+        raise _refuse(exc) from None
+    record = await state.swapper.sync("rollback", retry=True)
+    if record is not None and record.error:
+        raise HTTPException(
+            status_code=422,
+            detail=f"rolled back to {record.to_version} in the registry but the engine "
+            f"refused it; still serving {state.engine.version}: {record.error}",
+        )
+    return _serving(state, record)

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from prefloop import __version__
+from prefloop.admin import admin_token
 from prefloop.protocol import (
     EVENT_ADAPTER,
     ErrorBody,
@@ -26,10 +27,12 @@ from prefloop.protocol import (
     SuggestionRequest,
     SuggestionResponse,
 )
+from prefloop.server.admin import router as admin_router
 from prefloop.server.engines import Engine, EngineError, create_engine
 from prefloop.server.judge.worker import JudgeWorker
 from prefloop.server.metrics import Metrics
 from prefloop.server.suggestions import ClientGone, SuggestionService, Superseded
+from prefloop.server.swap import Swapper
 from prefloop.server.training_api import router as training_router
 from prefloop.settings import Settings
 from prefloop.trainer.schedule import TrainingSchedule
@@ -115,6 +118,7 @@ class State:
         self.writer = writer
         self.metrics = metrics
         self.judge = JudgeWorker(settings, engine, writer)
+        self.swapper = Swapper(settings, engine)
         self.suggestions = SuggestionService(
             settings, engine, writer, metrics, on_request=self.judge.on_request
         )
@@ -141,6 +145,9 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Any:
         await the_engine.start()
         state = State(settings, the_engine, writer, metrics)
         state.suggestions.start()
+        app.state.admin_token = admin_token(settings)
+        await state.swapper.sync("start-up")
+        state.swapper.start_polling()
         await state.judge.start()
         state.training.start()  # scheduled retraining (train_schedule; off by default)
         app.state.prefloop = state
@@ -155,6 +162,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Any:
             yield
         finally:
             state.training.stop()
+            await state.swapper.stop()
             await state.judge.stop()
             await the_engine.close()
             writer.stop()
@@ -174,7 +182,10 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Any:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail))
+        response = _error(exc.status_code, str(exc.detail))
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
 
     @app.post(
         "/v1/suggestions",
@@ -265,6 +276,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Any:
             },
             "judge": state.judge.describe(),
             "trainer": state.training.describe(),
+            "swap": state.swapper.describe(),
         }
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
@@ -273,5 +285,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Any:
         """Prometheus metrics."""
         state.metrics.writer_queue.set(state.writer.pending())
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(admin_router)
 
     return _Guard(app, limit=settings.max_request_bytes, metrics=metrics)

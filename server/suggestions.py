@@ -110,6 +110,9 @@ class SuggestionService:
             if key and self._inflight.get(key) is task:
                 del self._inflight[key]
         generated = time.perf_counter()
+        # The engine says which version generated: a swap may have happened meanwhile.
+        if generations and generations[0].version:
+            version = generations[0].version
         texts = postprocess_candidates(
             [g.text for g in generations], prefix=prompt.prefix, suffix=prompt.suffix, mode=req.mode
         )

@@ -12,7 +12,13 @@ TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
 
 
 def make_lora_adapter(
-    model_dir: Path, out: Path, *, seed: int = 1, scale: float = 0.5, rank: int = 4
+    model_dir: Path,
+    out: Path,
+    *,
+    seed: int = 1,
+    scale: float = 0.5,
+    rank: int = 4,
+    targets: tuple[str, ...] = TARGETS,
 ) -> Path:
     """Save a LoRA adapter for the model in ``model_dir`` to ``out``; returns ``out``."""
     import torch
@@ -21,7 +27,7 @@ def make_lora_adapter(
 
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     config = LoraConfig(
-        r=rank, lora_alpha=2 * rank, target_modules=list(TARGETS), task_type="CAUSAL_LM"
+        r=rank, lora_alpha=2 * rank, target_modules=list(targets), task_type="CAUSAL_LM"
     )
     peft_model = get_peft_model(model, config)
     generator = torch.Generator().manual_seed(seed)

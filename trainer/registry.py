@@ -560,7 +560,7 @@ def notify_service(settings: Settings, *, timeout: float = 60.0) -> NotifyResult
     except ValueError:
         body = {}
     if response.status_code != 200:
-        detail = body.get("detail") if isinstance(body, dict) else None
+        detail = body.get("error") if isinstance(body, dict) else None
         return NotifyResult(
             False,
             f"the service at {settings.server_url} answered {response.status_code}: "

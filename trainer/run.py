@@ -599,7 +599,7 @@ def run_in_process(
             staged = None
             runlog.info("gate passed; registered %s", version.id)
             if settings.train_auto_promote:
-                registry.promote(settings, version.id)
+                registry.promote(settings, version.id, reason=f"training run {run_id}")
                 runlog.info("promoted %s", version.id)
             status = "succeeded"
         else:

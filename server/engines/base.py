@@ -30,6 +30,7 @@ class Generation:
     text: str
     finish_reason: str  # "stop", "length" or "cancelled"
     tokens: int
+    version: str = ""  # the model version that generated it ("" when unknown)
 
 
 @dataclass
@@ -88,7 +89,11 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     async def load_adapter(self, path: Path, version: str) -> None:
-        """Load a LoRA adapter and serve it from the next request on, with no restart."""
+        """Load a LoRA adapter and serve it from the next request on, with no restart.
+
+        Generations already running finish on the version they started with. An adapter
+        that cannot be loaded (bad files, shapes that do not fit the base model) raises
+        :class:`EngineError` and the engine keeps serving what it served before."""
 
     @abc.abstractmethod
     async def use_base(self) -> None:

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from prefloop.server.engines.adapters import check_adapter_fits
 from prefloop.server.engines.base import (
     BASE_VERSION,
     Engine,
@@ -157,6 +158,8 @@ class TransformersEngine(Engine):
         import torch
 
         tok = self._tokenizer
+        # Read on the generation thread, where swaps also run: the version that generates.
+        version = self._version
         inputs = tok(prompt, return_tensors="pt", add_special_tokens=False).to(self._device)
         prompt_len = int(inputs["input_ids"].shape[1])
         room = self.max_context_tokens - prompt_len
@@ -197,7 +200,9 @@ class TransformersEngine(Engine):
                 text = tok.decode(ids, skip_special_tokens=True)
                 text, stopped = cut_at_stop(text, params.stop)
                 reason = "stop" if (ended or stopped or len(ids) < max_new) else "length"
-                results.append(Generation(text=text, finish_reason=reason, tokens=len(ids)))
+                results.append(
+                    Generation(text=text, finish_reason=reason, tokens=len(ids), version=version)
+                )
                 self.stats.tokens += len(ids)
         self.stats.generations += 1
         return results
@@ -210,25 +215,70 @@ class TransformersEngine(Engine):
             await loop.run_in_executor(self._executor, self._load_adapter, Path(path), version)
 
     def _load_adapter(self, path: Path, version: str) -> None:
-        from peft import PeftModel
+        """Runs on the generation thread, so never during a generation. On any failure
+        the model is left as it was: the adapter's layers are removed again."""
+        from peft import PeftConfig, PeftModel
 
         if not (path / "adapter_config.json").is_file():
             raise EngineError(f"{path} is not a LoRA adapter directory")
         if version not in self._adapters:
-            if isinstance(self._model, PeftModel):
-                self._model.load_adapter(str(path), adapter_name=version)
-            else:
-                self._model = PeftModel.from_pretrained(
-                    self._model, str(path), adapter_name=version
-                )
-                self._model.eval()
-            self._adapters.append(version)
+            self._check_adapter_shapes(path, version)
+            try:
+                if isinstance(self._model, PeftModel):
+                    try:
+                        self._model.load_adapter(str(path), adapter_name=version)
+                    except BaseException:
+                        if version in self._model.peft_config:
+                            self._model.delete_adapter(version)
+                        raise
+                else:
+                    config = PeftConfig.from_pretrained(str(path))
+                    wrapped = PeftModel(self._model, config, adapter_name=version)
+                    try:
+                        wrapped.load_adapter(str(path), adapter_name=version)
+                    except BaseException:
+                        self._model = wrapped.unload()
+                        self._model.eval()
+                        raise
+                    wrapped.eval()
+                    self._model = wrapped
+            except EngineError:
+                raise
+            except Exception as exc:
+                first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+                raise EngineError(
+                    f"adapter {version} cannot be loaded: {type(exc).__name__}: {first}"
+                ) from exc
         self._model.set_adapter(version)
         self._version = version
+        # Most recently served last: the oldest is dropped first, never the served one.
+        if version in self._adapters:
+            self._adapters.remove(version)
+        self._adapters.append(version)
         while len(self._adapters) > self.keep_adapters:
             old = self._adapters.pop(0)
             if old != version:
                 self._model.delete_adapter(old)
+
+    def _check_adapter_shapes(self, path: Path, version: str) -> None:
+        """Refuse an adapter whose LoRA matrices do not fit the served model's layers,
+        before any layer of the model is touched."""
+        model = self._model
+        if hasattr(model, "get_base_model"):
+            model = model.get_base_model()
+        modules = dict(model.named_modules())
+
+        def layer_shape(name: str) -> tuple[int, int] | None:
+            module = modules.get(name)
+            if module is None:
+                raise EngineError(f"adapter {version} targets {name}, which the model lacks")
+            features_in = getattr(module, "in_features", None)
+            features_out = getattr(module, "out_features", None)
+            if features_in is None or features_out is None:
+                return None
+            return int(features_in), int(features_out)
+
+        check_adapter_fits(path, version, layer_shape)
 
     async def use_base(self) -> None:
         async with self._load_lock:

@@ -18,6 +18,11 @@ from typing import Any
 import httpx
 
 from prefloop.redaction import redact
+from prefloop.server.engines.adapters import (
+    LayerShape,
+    check_adapter_fits,
+    model_dir_layer_shapes,
+)
 from prefloop.server.engines.base import (
     BASE_VERSION,
     Engine,
@@ -59,6 +64,10 @@ class VllmEngine(Engine):
         self._version = BASE_VERSION
         self._adapters: list[str] = []
         self._lock = asyncio.Lock()
+        # Requests in flight per served name: an adapter is unloaded only once idle.
+        self._inflight: dict[str, int] = {}
+        self._unloads: set[asyncio.Task[None]] = set()
+        self._layer_shape: LayerShape | None = None
 
     @property
     def version(self) -> str:
@@ -83,6 +92,9 @@ class VllmEngine(Engine):
         )
         config = await loop.run_in_executor(None, AutoConfig.from_pretrained, self.tokenizer_path)
         self._max_len = int(getattr(config, "max_position_embeddings", 2048) or 2048)
+        self._layer_shape = await loop.run_in_executor(
+            None, model_dir_layer_shapes, Path(self.tokenizer_path)
+        )
         self._client = httpx.AsyncClient(base_url=self.url, timeout=self.timeout)
         try:
             info = await self._client.get("/v1/models")
@@ -93,6 +105,8 @@ class VllmEngine(Engine):
             log.warning("vLLM server at %s not reachable yet: %s", self.url, type(exc).__name__)
 
     async def close(self) -> None:
+        for task in list(self._unloads):
+            task.cancel()
         if self._client is not None:
             await self._client.aclose()
 
@@ -136,7 +150,17 @@ class VllmEngine(Engine):
         return sorted(choices, key=lambda c: int(c.get("index", 0)))
 
     async def generate(self, prompt: str, params: GenerationParams) -> list[Generation]:
-        model = self.served_model if self._version == BASE_VERSION else self._version
+        version = self._version
+        model = self.served_model if version == BASE_VERSION else version
+        self._inflight[model] = self._inflight.get(model, 0) + 1
+        try:
+            return await self._generate(prompt, params, model, version)
+        finally:
+            self._inflight[model] -= 1
+
+    async def _generate(
+        self, prompt: str, params: GenerationParams, model: str, version: str
+    ) -> list[Generation]:
         base: dict[str, Any] = {
             "model": model,
             "prompt": prompt,
@@ -161,27 +185,61 @@ class VllmEngine(Engine):
             for choice in choices:
                 text, stopped = cut_at_stop(str(choice.get("text", "")), params.stop)
                 reason = "stop" if stopped else str(choice.get("finish_reason") or "stop")
-                results.append(Generation(text=text, finish_reason=reason, tokens=0))
+                results.append(
+                    Generation(text=text, finish_reason=reason, tokens=0, version=version)
+                )
         self.stats.generations += 1
         return results
 
     async def load_adapter(self, path: Path, version: str) -> None:
         async with self._lock:
             if version not in self._adapters:
-                response = await self._http().post(
-                    "/v1/load_lora_adapter",
-                    json={"lora_name": version, "lora_path": str(Path(path).resolve())},
-                )
-                if response.status_code != 200:
-                    raise EngineError(
-                        f"vLLM refused adapter {version}: {response.status_code} "
-                        f"{response.text[:200]}"
+                if self._layer_shape is not None:
+                    # vLLM may take matrices of the wrong size without a word.
+                    check_adapter_fits(Path(path), version, self._layer_shape)
+                await self._load(Path(path).resolve(), version)
+                try:
+                    # A probe of one token: vLLM may accept an adapter it cannot run.
+                    await self._complete(
+                        {"model": version, "prompt": "#", "max_tokens": 1, "temperature": 0.0}
                     )
-                self._adapters.append(version)
+                except EngineError as exc:
+                    await self._unload(version)
+                    raise EngineError(f"vLLM cannot run adapter {version}: {exc}") from None
+            # Most recently served last: the oldest is dropped first, never the served one.
+            if version in self._adapters:
+                self._adapters.remove(version)
+            self._adapters.append(version)
             self._version = version
             while len(self._adapters) > self.keep_adapters:
                 old = self._adapters.pop(0)
-                await self._unload(old)
+                task = asyncio.create_task(self._unload_when_idle(old))
+                self._unloads.add(task)
+                task.add_done_callback(self._unloads.discard)
+
+    async def _load(self, path: Path, version: str) -> None:
+        body = {"lora_name": version, "lora_path": str(path)}
+        try:
+            response = await self._http().post("/v1/load_lora_adapter", json=body)
+            if response.status_code == 400 and "already" in response.text:
+                # Loaded under this name by an earlier run: load the files again.
+                await self._unload(version)
+                response = await self._http().post("/v1/load_lora_adapter", json=body)
+        except httpx.HTTPError as exc:
+            raise EngineError(f"vLLM server unreachable: {type(exc).__name__}") from exc
+        if response.status_code != 200:
+            raise EngineError(
+                f"vLLM refused adapter {version}: {response.status_code} "
+                f"{redact(response.text[:300])}"
+            )
+
+    async def _unload_when_idle(self, name: str, *, wait: float = 120.0) -> None:
+        """Unload once the requests already sent to ``name`` have finished."""
+        deadline = asyncio.get_running_loop().time() + wait
+        while self._inflight.get(name, 0) > 0 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        if name not in self._adapters:
+            await self._unload(name)
 
     async def _unload(self, name: str) -> None:
         try:
@@ -190,5 +248,6 @@ class VllmEngine(Engine):
             log.warning("could not unload adapter %s: %s", name, type(exc).__name__)
 
     async def use_base(self) -> None:
+        """Serve the base model; loaded adapters stay loaded for a quick way back."""
         async with self._lock:
             self._version = BASE_VERSION

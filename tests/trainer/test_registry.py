@@ -314,3 +314,41 @@ def test_admin_token_is_generated_once_with_private_mode(tmp_path: Path) -> None
     assert not admin.token_matches(None, token)
     assert not admin.token_matches("", token)
     assert admin.bearer(settings) == {"Authorization": f"Bearer {token}"}
+
+
+def run_cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PREFLOOP_SERVER_URL": "http://127.0.0.1:9"}
+    return subprocess.run(
+        [sys.executable, "-m", "prefloop.cli", *args, "--home", str(home)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_cli_without_a_service_or_database(settings: Settings, adapter_template: Path) -> None:
+    missing = run_cli(settings.home / "nowhere", "models")
+    assert missing.returncode == 1 and "no database" in missing.stderr
+    add(settings, adapter_template, metrics={"win_rate": 0.625, "pairs": 40, "note": "x"})
+    add(settings, adapter_template, parent="v1")
+    promoted = run_cli(settings.home, "promote", "v1")
+    assert promoted.returncode == 0, promoted.stderr
+    assert "promoted v1 (was base)" in promoted.stdout
+    assert "no service is running" in promoted.stdout
+    listing = run_cli(settings.home, "models")
+    lines = listing.stdout.splitlines()
+    assert lines[0].split() == ["VERSION", "STATUS", "PARENT", "CREATED", "METRICS"]
+    assert lines[1].split()[:3] == ["v2", "candidate", "v1"]
+    assert lines[2].startswith("*") and lines[2].split()[1:3] == ["v1", "promoted"]
+    assert "pairs=40 win_rate=0.625" in lines[2]
+    assert lines[3].split() == ["base"]
+    as_json = json.loads(run_cli(settings.home, "models", "--format", "json").stdout)
+    assert as_json["current"] == "v1" and [v["id"] for v in as_json["versions"]] == ["v2", "v1"]
+    again = run_cli(settings.home, "promote", "v1")
+    assert again.returncode == 1 and "already the promoted version" in again.stderr
+    back = run_cli(settings.home, "rollback")
+    assert back.returncode == 0 and "rolled back from v1 to base" in back.stdout
+    none_left = run_cli(settings.home, "rollback")
+    assert none_left.returncode == 1 and "nothing to roll back" in none_left.stderr

@@ -1,0 +1,152 @@
+"""Hot swap: keep the engine serving the registry's promoted version, with no restart.
+
+The service calls :meth:`Swapper.sync` at start-up, on ``POST /admin/reload`` and every
+``swap_poll_seconds``. The engine loads the new adapter between generations, so no
+request fails and each suggestion records the version that generated it. An adapter the
+engine refuses leaves the old version serving; the error is logged and shown in
+``/healthz``, and polling retries that same version only after
+:data:`REFUSED_RETRY_SECONDS` (a vLLM server that was down may be back), when its files
+change, or when a reload asks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from prefloop.server.engines import BASE_VERSION, Engine
+from prefloop.settings import Settings
+from prefloop.store import utcnow
+from prefloop.trainer import registry
+
+log = logging.getLogger(__name__)
+
+REFUSED_RETRY_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class SwapRecord:
+    """One attempt to change the served version."""
+
+    from_version: str
+    to_version: str
+    at: str
+    seconds: float
+    trigger: str  # "start-up", "reload", "poll", "promote", "rollback"
+    error: str | None = None
+
+
+class Swapper:
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.last: SwapRecord | None = None
+        self.last_error: SwapRecord | None = None
+        self.registry_version: str = BASE_VERSION
+        self.registry_error: str | None = None
+        # version -> (adapter mtime, monotonic time) when it was refused
+        self._refused: dict[str, tuple[float, float]] = {}
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    async def sync(self, trigger: str, *, retry: bool = False) -> SwapRecord | None:
+        """Serve the registry's promoted version; returns the swap made, if any."""
+        async with self._lock:
+            try:
+                wanted = await asyncio.to_thread(registry.current, self.settings)
+            except Exception as exc:
+                # A registry that cannot be read leaves serving as it is.
+                self.registry_error = f"{type(exc).__name__}: {exc}"
+                log.warning("cannot read the model registry: %s", self.registry_error)
+                return None
+            self.registry_error = None
+            target = wanted.id if wanted is not None else BASE_VERSION
+            self.registry_version = target
+            served = self.engine.version
+            if target == served:
+                return None
+            stamp = _stamp(wanted.adapter_path) if wanted is not None else 0.0
+            refused = self._refused.get(target)
+            if (
+                not retry
+                and refused is not None
+                and refused[0] == stamp
+                and time.monotonic() - refused[1] < REFUSED_RETRY_SECONDS
+            ):
+                return None
+            started = time.perf_counter()
+            error: str | None = None
+            try:
+                if wanted is None:
+                    await self.engine.use_base()
+                else:
+                    await self.engine.load_adapter(Path(wanted.adapter_path), wanted.id)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+            record = SwapRecord(
+                from_version=served,
+                to_version=target,
+                at=utcnow(),
+                seconds=round(time.perf_counter() - started, 4),
+                trigger=trigger,
+                error=error,
+            )
+            self.last = record
+            if error is None:
+                self._refused.pop(target, None)
+                log.info(
+                    "now serving %s (was %s; %s, %.3fs)", target, served, trigger, record.seconds
+                )
+            else:
+                self._refused[target] = (stamp, time.monotonic())
+                self.last_error = record
+                log.error(
+                    "refused model version %s, still serving %s: %s",
+                    target,
+                    self.engine.version,
+                    error,
+                )
+            return record
+
+    def start_polling(self) -> None:
+        if self.settings.swap_poll_seconds > 0 and self._task is None:
+            self._task = asyncio.create_task(self._poll(), name="prefloop-swap-poll")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.swap_poll_seconds)
+            try:
+                await self.sync("poll")
+            except Exception:
+                log.exception("registry poll failed")
+
+    def describe(self) -> dict[str, Any]:
+        """The ``swap`` block of ``/healthz``."""
+        return {
+            "served": self.engine.version,
+            "promoted": self.registry_version,
+            "in_sync": self.engine.version == self.registry_version,
+            "last": asdict(self.last) if self.last else None,
+            "last_error": asdict(self.last_error) if self.last_error else None,
+            "registry_error": self.registry_error,
+            "poll_seconds": self.settings.swap_poll_seconds,
+        }
+
+
+def _stamp(adapter_path: str) -> float:
+    try:
+        return Path(adapter_path, "adapter_config.json").stat().st_mtime
+    except OSError:
+        return -1.0

@@ -1,0 +1,151 @@
+"""``prefloop models``, ``prefloop promote VERSION`` and ``prefloop rollback``.
+
+The commands work on the database directly, then tell a running service to serve the
+result (``POST /admin/reload`` with the admin token); without a service they say so and
+the service serves the promoted version when it next starts. Exit 0 on success, 1 with
+``error: <message>`` otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add the three commands to the ``prefloop`` parser."""
+    server = argparse.ArgumentParser(add_help=False)
+    server.add_argument(
+        "--server-url", dest="server_url", help="the service to notify (PREFLOOP_SERVER_URL)"
+    )
+
+    models = sub.add_parser(
+        "models", parents=[common], help="list model versions (* marks the promoted one)"
+    )
+    models.add_argument("--format", choices=["table", "json"], default="table")
+    models.set_defaults(func=cmd_models)
+
+    promote = sub.add_parser(
+        "promote", parents=[common, server], help="serve a model version (no restart)"
+    )
+    promote.add_argument("version", help="a version listed by `prefloop models`, e.g. v3")
+    promote.set_defaults(func=cmd_promote)
+
+    rollback = sub.add_parser(
+        "rollback", parents=[common, server], help="serve the previously promoted version"
+    )
+    rollback.set_defaults(func=cmd_rollback)
+
+
+def _summary(metrics: dict[str, Any], limit: int = 3) -> str:
+    parts = []
+    for key, value in metrics.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        parts.append(f"{key}={value:.3g}" if isinstance(value, float) else f"{key}={value}")
+        if len(parts) == limit:
+            break
+    return " ".join(parts)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from prefloop.cli import _existing_db, _settings
+    from prefloop.trainer import registry
+
+    settings = _settings(args)
+    _existing_db(settings)
+    versions = registry.list_versions(settings)
+    current = registry.current(settings)
+    current_id = current.id if current else registry.BASE
+    if args.format == "json":
+        rows = [
+            {
+                "id": v.id,
+                "status": v.status,
+                "parent": v.parent,
+                "created_at": v.created_at,
+                "promoted_at": v.promoted_at,
+                "run_id": v.run_id,
+                "metrics": v.metrics,
+                "files": v.files_present,
+                "current": v.id == current_id,
+            }
+            for v in versions
+        ]
+        print(json.dumps({"current": current_id, "versions": rows}, indent=2))
+        return 0
+    header = ("", "VERSION", "STATUS", "PARENT", "CREATED", "METRICS")
+    table = [header]
+    for v in versions:
+        status = v.status if v.files_present else f"{v.status} (pruned)"
+        table.append(
+            (
+                "*" if v.id == current_id else "",
+                v.id,
+                status,
+                v.parent,
+                v.created_at[:19].replace("T", " "),
+                _summary(v.metrics),
+            )
+        )
+    table.append(("*" if current_id == registry.BASE else "", registry.BASE, "", "", "", ""))
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    return 0
+
+
+def _tell_service(settings: Any, wanted: str) -> int:
+    """Notify a running service; 1 when it refused the version it was asked to serve."""
+    from prefloop.trainer import registry
+
+    result = registry.notify_service(settings)
+    if result.ok:
+        print(result.message)
+        return 0
+    if result.served is None and "no service answered" in result.message:
+        print(f"no service is running at {settings.server_url}; it serves {wanted} when it starts")
+        return 0
+    print(result.message)
+    return 1
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from prefloop.cli import CommandError, _existing_db, _settings
+    from prefloop.trainer import registry
+
+    settings = _settings(args)
+    _existing_db(settings)
+    try:
+        before = registry.current(settings)
+        version = registry.promote(settings, args.version, notify=False)
+    except registry.RegistryError as exc:
+        raise CommandError(str(exc)) from None
+    was = before.id if before else registry.BASE
+    print(f"promoted {version.id} (was {was})")
+    if _tell_service(settings, version.id) != 0:
+        back = registry.rollback(settings, notify=False, reason="refused by the running service")
+        raise CommandError(
+            f"{version.id} was refused by the service; the registry is back on {back}"
+        )
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from prefloop.cli import CommandError, _existing_db, _settings
+    from prefloop.trainer import registry
+
+    settings = _settings(args)
+    _existing_db(settings)
+    try:
+        before = registry.current(settings)
+        target = registry.rollback(settings, notify=False)
+    except registry.RegistryError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"rolled back from {before.id if before else registry.BASE} to {target}")
+    if _tell_service(settings, target) != 0:
+        raise CommandError(f"the service could not serve {target}; see its /healthz")
+    return 0
