@@ -52,9 +52,7 @@ def test_thresholds_raise_the_bar() -> None:
     candidate = [1.5, 0.5]  # accuracy +0.5, margin +1.0
     assert compare_preferences(candidate, current, Thresholds())["passed"]
     assert not compare_preferences(candidate, current, Thresholds(min_margin_gain=1.0))["passed"]
-    assert not compare_preferences(candidate, current, Thresholds(min_accuracy_gain=0.6))[
-        "passed"
-    ]
+    assert not compare_preferences(candidate, current, Thresholds(min_accuracy_gain=0.6))["passed"]
     few = compare_preferences(candidate, current, Thresholds(min_heldout=3))
     assert not few["passed"] and "held-out pair" in few["reasons"][0]
     with pytest.raises(ValueError):

@@ -110,3 +110,31 @@ def test_rejected_candidate_changes_nothing_served(server: ServerProcess) -> Non
         )
         assert suggestion.status_code == 200
         assert suggestion.json()["model_version"] == "base"
+
+
+def test_passing_candidate_is_promoted_and_served(tmp_path: Path, tiny_model_dir: Path) -> None:
+    env = {
+        "PREFLOOP_ADMIN_TOKEN": TOKEN,
+        "PREFLOOP_TRAIN_MIN_NEW_PAIRS": "1",
+        "PREFLOOP_SWAP_POLL_SECONDS": "0.5",
+        **{f"PREFLOOP_{k.upper()}": str(v) for k, v in LENIENT_PROBES.items()},
+    }
+    home = tmp_path / "home"
+    srv = start_server(home, tiny_model_dir, extra_env=env)
+    try:
+        add_pairs(srv.db_path, train=12, heldout=4)
+        with srv.client() as client:
+            started = client.post("/admin/retrain", json={"config": FAST}, headers=AUTH)
+            assert started.status_code == 202, started.text
+            run = _wait(client, started.json()["run_id"])
+            assert run["status"] == "succeeded", (run["error"], run["gate"])
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if client.get("/healthz").json()["model_version"] == run["candidate_version"]:
+                    break
+                time.sleep(0.3)
+            health = client.get("/healthz").json()
+            assert health["model_version"] == run["candidate_version"] == "v1"
+            assert health["trainer"]["last_run"]["status"] == "succeeded"
+    finally:
+        srv.stop()
