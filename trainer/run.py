@@ -305,6 +305,63 @@ def new_run_id() -> str:
     return time.strftime("r%Y%m%d-%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
 
 
+def _queue(settings: Settings, cfg: TrainConfig, reason: str, force: bool) -> str:
+    """Check the data and insert the ``queued`` row; the caller holds the lock."""
+    recover_stale(settings, lock_is_mine=True)
+    build = _build_pairs(settings)
+    counts = pair_counts(settings)
+    if counts["train"] == 0:
+        raise NotEnoughPairs("no training pairs yet: the feedback log has none to offer")
+    if not force and counts["new"] < settings.train_min_new_pairs:
+        raise NotEnoughPairs(
+            f"only {counts['new']} new pair(s) since the last run; "
+            f"train_min_new_pairs is {settings.train_min_new_pairs} (--force trains anyway)"
+        )
+    run_id = new_run_id()
+    settings.runs_dir.mkdir(parents=True, exist_ok=True)
+    log_file = settings.runs_dir / f"{run_id}.log"
+    with _db(settings) as conn, conn:
+        conn.execute(
+            "INSERT INTO training_runs (id, created_at, user, language, model_version, "
+            "status, config, data, reason, log_path) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, "
+            "?, ?)",
+            (
+                run_id,
+                utcnow(),
+                settings.user,
+                "all",
+                "",
+                json.dumps(cfg.as_dict()),
+                json.dumps({"pairs_available": counts, "build": build}),
+                reason,
+                str(log_file),
+            ),
+        )
+    return run_id
+
+
+def queue_run(
+    settings: Settings,
+    *,
+    config: TrainConfig | None = None,
+    reason: str = "manual",
+    force: bool = False,
+) -> str:
+    """Queue a run without starting a process (for :func:`run_in_process` in this process).
+
+    The same checks and refusals as :func:`start_run`.
+    """
+    _ensure_schema(settings)
+    cfg = config or load_config()
+    fd = try_lock(settings)
+    if fd is None:
+        raise RunInProgress("a training run is already running")
+    try:
+        return _queue(settings, cfg, reason, force)
+    finally:
+        release_lock(fd)
+
+
 def start_run(
     settings: Settings,
     *,
@@ -328,36 +385,8 @@ def start_run(
     if fd is None:
         raise RunInProgress("a training run is already running")
     try:
-        recover_stale(settings, lock_is_mine=True)
-        build = _build_pairs(settings)
-        counts = pair_counts(settings)
-        if counts["train"] == 0:
-            raise NotEnoughPairs("no training pairs yet: the feedback log has none to offer")
-        if not force and counts["new"] < settings.train_min_new_pairs:
-            raise NotEnoughPairs(
-                f"only {counts['new']} new pair(s) since the last run; "
-                f"train_min_new_pairs is {settings.train_min_new_pairs} (--force trains anyway)"
-            )
-        run_id = new_run_id()
-        settings.runs_dir.mkdir(parents=True, exist_ok=True)
+        run_id = _queue(settings, cfg, reason, force)
         log_file = settings.runs_dir / f"{run_id}.log"
-        with _db(settings) as conn, conn:
-            conn.execute(
-                "INSERT INTO training_runs (id, created_at, user, language, model_version, "
-                "status, config, data, reason, log_path) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, "
-                "?, ?)",
-                (
-                    run_id,
-                    utcnow(),
-                    settings.user,
-                    "all",
-                    "",
-                    json.dumps(cfg.as_dict()),
-                    json.dumps({"pairs_available": counts, "build": build}),
-                    reason,
-                    str(log_file),
-                ),
-            )
         cmd = [sys.executable, "-m", "prefloop.trainer", "--run-id", run_id, "--lock-fd", str(fd)]
         with log_file.open("ab") as out:
             proc = subprocess.Popen(

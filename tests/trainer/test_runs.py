@@ -23,7 +23,9 @@ from prefloop.trainer.run import (
     list_runs,
     lock_held,
     pair_counts,
+    queue_run,
     recover_stale,
+    run_in_process,
     start_run,
     wait_run,
 )
@@ -281,3 +283,19 @@ def test_cli_retrain_waits_and_exits_by_outcome(tiny_model_dir: Path, tmp_path: 
         timeout=60,
     )
     assert missing.returncode == 1 and "no training run r-none" in missing.stderr
+
+
+def test_queued_run_can_be_carried_out_in_this_process(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    settings = fast_settings(tmp_path / "home", tiny_model_dir, train_auto_promote=False)
+    add_pairs(settings.db_path, train=8, heldout=2)
+    run_id = queue_run(settings, config=load_config(env={}, overrides=FAST))
+    assert get_run(settings, run_id)["status"] == "queued"
+    assert run_in_process(settings, run_id) == "succeeded"
+    run = wait_run(settings, run_id, 5)
+    assert run["pid"] == os.getpid() and run["candidate_version"] == "v1"
+    # Registered, but not promoted: train_auto_promote is off.
+    assert registry.get(settings, "v1").status == "candidate"
+    assert registry.current(settings) is None
+    assert not lock_held(settings)
