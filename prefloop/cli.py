@@ -13,6 +13,7 @@ from typing import Any
 
 from prefloop.protocol import EVENT_KINDS
 from prefloop.settings import Settings
+from prefloop.trainer import cli_pairs as pairs_cli
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -265,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--since", help="only suggestions since: 30m, 2h, 7d, or an ISO date")
     stats.add_argument("--format", choices=["table", "json"], default="table")
     stats.set_defaults(func=cmd_stats)
+
+    pairs_cli.add_parsers(sub, common)
     return parser
 
 

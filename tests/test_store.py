@@ -42,7 +42,7 @@ def make_suggestion(sid: str, prefix: str = "x = 1\n") -> dict[str, object]:
 
 def test_fresh_database_gets_every_table_with_common_columns(tmp_path: Path) -> None:
     db = tmp_path / "p.db"
-    assert migrate(db) == ["m001_initial", "m002_critique_details"]
+    assert migrate(db) == ["m001_initial", "m002_critique_details", "m003_pair_builds"]
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         for table in TABLES:
@@ -59,7 +59,7 @@ def test_migrations_are_idempotent_and_keep_data(tmp_path: Path) -> None:
     writer.flush()
     writer.stop()
     assert migrate(db) == []
-    assert applied_migrations(db) == ["m001_initial", "m002_critique_details"]
+    assert applied_migrations(db) == ["m001_initial", "m002_critique_details", "m003_pair_builds"]
     with Store(db) as store:
         row = store.get_suggestion("s1")
     assert row is not None and row["candidates"] == [{"index": 0, "text": "y = 2"}]
