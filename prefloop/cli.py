@@ -283,4 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Run the importable module's main, so that commands living in other modules (which
+    # import prefloop.cli) raise the CommandError this main catches.
+    from prefloop.cli import main as _main
+
+    raise SystemExit(_main())

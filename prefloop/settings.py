@@ -247,6 +247,11 @@ class Settings(BaseSettings):
         default=False,
         description="Run bandit on chosen Python texts too (slow; the pattern rules always run).",
     )
+    pairs_check_context_lines: int = Field(
+        default=30,
+        ge=1,
+        description="Lines before the cursor the pair build's checks read (half as many after).",
+    )
     pairs_weight_edit: float = Field(
         default=1.0, ge=0, description="Weight of edit-after-accept pairs."
     )

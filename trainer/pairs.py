@@ -27,12 +27,15 @@ pair and never changes afterwards; each build holds out the newest groups it add
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import difflib
 import hashlib
 import json
+import keyword
 import logging
 import os
+import re
 import sqlite3
 import sys
 import tempfile
@@ -65,7 +68,6 @@ DROP_REASONS = (
     "secret",
     "check_failed",
 )
-TRIGGER_KINDS = ("accepted", "retained", "rewritten")
 EVIDENCE_KINDS = ("shown", "accepted", "retained", "dismissed", "rewritten")
 CHECK_JUDGES = ("check:syntax", "check:names", "check:security")
 PAIR_CHECKS_VERSION = "pair-checks-v1"
@@ -175,20 +177,35 @@ def _high_water(conn: sqlite3.Connection) -> tuple[int, int, int | None]:
     return (0, 0, None) if row is None else (int(row[0]), int(row[1]), int(row[2]))
 
 
+_AFFECTED_BY_EVENTS = """
+INSERT OR IGNORE INTO _pb_affected
+SELECT e.suggestion_id FROM events e
+WHERE e.rowid > ? AND e.rowid <= ? AND (
+  e.kind = 'rewritten'
+  OR (e.kind = 'retained' AND (e.similarity IS NULL OR e.similarity < 1.0))
+  OR (e.kind IN ('accepted', 'retained') AND (
+    EXISTS (SELECT 1 FROM suggestions s WHERE s.id = e.suggestion_id
+            AND json_valid(s.candidates) AND json_array_length(s.candidates) >= 2)
+    OR EXISTS (SELECT 1 FROM pairs p WHERE p.suggestion_id = e.suggestion_id)))
+)
+"""
+_AFFECTED_BY_CRITIQUES = """
+INSERT OR IGNORE INTO _pb_affected
+SELECT c.suggestion_id FROM critiques c
+WHERE c.rowid > ? AND c.rowid <= ? AND c.status = 'ok' AND c.scores IS NOT NULL
+  AND EXISTS (SELECT 1 FROM suggestions s WHERE s.id = c.suggestion_id
+              AND json_valid(s.candidates) AND json_array_length(s.candidates) >= 2)
+"""
+
+
 def _mark_affected(conn: sqlite3.Connection, ev: tuple[int, int], cr: tuple[int, int]) -> None:
+    """The suggestions whose pairs new evidence can change: a rewrite, a retention snapshot
+    that differs from the suggestion, an accept or snapshot of a request with several
+    candidates or with pairs already, a critique of a request with several candidates."""
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS _pb_affected (id TEXT PRIMARY KEY)")
     conn.execute("DELETE FROM _pb_affected")
-    kinds = ",".join(f"'{k}'" for k in TRIGGER_KINDS)
-    conn.execute(
-        "INSERT OR IGNORE INTO _pb_affected SELECT suggestion_id FROM events "
-        f"WHERE rowid > ? AND rowid <= ? AND kind IN ({kinds})",
-        ev,
-    )
-    conn.execute(
-        "INSERT OR IGNORE INTO _pb_affected SELECT suggestion_id FROM critiques "
-        "WHERE rowid > ? AND rowid <= ? AND status = 'ok' AND scores IS NOT NULL",
-        cr,
-    )
+    conn.execute(_AFFECTED_BY_EVENTS, ev)
+    conn.execute(_AFFECTED_BY_CRITIQUES, cr)
 
 
 def _load(conn: sqlite3.Connection) -> dict[str, _Suggestion]:
@@ -380,21 +397,90 @@ def _derive(s: _Suggestion, settings: Settings, dropped: dict[str, int]) -> list
 # ---- verifiable checks of chosen texts -------------------------------------------------
 
 
-def _check_key(language: str, prefix: str, completion: str, suffix: str, bandit: bool) -> str:
-    return _hash(PAIR_CHECKS_VERSION, str(bandit), language, prefix, completion, suffix)
+def _check_key(
+    language: str, prefix: str, completion: str, suffix: str, bandit: bool, lines: int
+) -> str:
+    return _hash(PAIR_CHECKS_VERSION, f"{bandit}:{lines}", language, prefix, completion, suffix)
+
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_UNDEFINED = re.compile(r"undefined name '(.+)'")
+# Names a completion binds itself: assignment targets, loop and comprehension variables,
+# ``as`` names, definitions, lambda and function parameters (a rough, generous reading).
+_BINDS = re.compile(
+    r"\bfor\s+([\w\s,()]+?)\s+in\b|\bas\s+(\w+)|\b(?:def|class)\s+(\w+)"
+    r"|\blambda\b([^:]*):|^\s*([\w\s,]+?)\s*(?:[-+*/%&|^@]|//|\*\*|>>|<<)?=(?!=)",
+    re.MULTILINE,
+)
+_KNOWN = frozenset(dir(builtins)) | frozenset(keyword.kwlist) | frozenset(keyword.softkwlist)
+
+
+def _window(prefix: str, suffix: str, lines: int) -> tuple[str, str]:
+    """About the last ``lines`` lines of ``prefix`` and the first ``lines // 2`` lines of
+    ``suffix``. The prefix part starts at a top-level line (no indentation) when one lies
+    within another ``lines`` lines, so that it parses on its own more often."""
+    head = prefix.rsplit("\n", 2 * lines)
+    if len(head) > lines:
+        start = len(head) - lines
+        for i in range(start, 0, -1):
+            first = head[i][:1]
+            if first and not first.isspace() and first not in ")]}":
+                start = i
+                break
+        head = head[start:]
+    tail = suffix.split("\n", max(1, lines // 2))
+    return "\n".join(head), "\n".join(tail[: max(1, lines // 2)])
 
 
 def run_checks(
-    prefix: str, completion: str, suffix: str, language: str, *, bandit: bool = False
+    prefix: str,
+    completion: str,
+    suffix: str,
+    language: str,
+    *,
+    bandit: bool = False,
+    context_lines: int = 30,
 ) -> list[tuple[str, int]]:
-    """(check, score) of every verifiable check that could judge ``completion`` inserted
-    between ``prefix`` and ``suffix`` (skipped checks are left out)."""
-    ins = Insertion(prefix, completion, suffix)
-    results = [check_syntax(ins, language)]
-    if language == "python":
-        results.append(check_names(ins))
-    results.append(check_security(ins, language, bandit=bandit))
-    return [(r.check, r.score) for r in results if r.status == "ok" and r.score is not None]
+    """(check, score) of the verifiable checks of ``completion`` inserted between ``prefix``
+    and ``suffix`` (skipped checks are left out).
+
+    The checks read the ``context_lines`` lines around the insertion, not the whole stored
+    file: a pair build checks tens of thousands of texts. Parsing compares the window before
+    and after the insertion (as the judge does for the whole file). The names check runs
+    only on completions that use a name found nowhere in the file and is not a builtin, and
+    an undefined name counts only when the file never mentions it (a name defined above the
+    window is not the completion's fault).
+    """
+    before, after = _window(prefix, suffix, context_lines)
+    ins = Insertion(before, completion, after)
+    out: list[tuple[str, int]] = []
+    syntax = check_syntax(ins, language)
+    if syntax.status == "ok" and syntax.score is not None:
+        out.append(("syntax", syntax.score))
+    if language == "python" and syntax.score == 5:
+        used = set(_IDENT.findall(completion)) - _KNOWN
+        for match in _BINDS.finditer(completion):
+            for part in match.groups():
+                if part:
+                    used.difference_update(_IDENT.findall(part))
+        if used:
+            known = set(_IDENT.findall(prefix)) | set(_IDENT.findall(suffix))
+            if not used <= known:
+                names = check_names(ins)
+                if names.status == "ok":
+                    errors = [
+                        f
+                        for f in names.findings
+                        if f.severity == "error"
+                        and not (
+                            (m := _UNDEFINED.match(f.message)) is not None and m.group(1) in known
+                        )
+                    ]
+                    out.append(("names", 1 if errors else 5))
+    security = check_security(ins, language, bandit=bandit)
+    if security.status == "ok" and security.score is not None:
+        out.append(("security", security.score))
+    return out
 
 
 def _apply_checks(
@@ -407,6 +493,7 @@ def _apply_checks(
     used as they are, other texts are checked once per content (cached in ``pair_checks``)."""
     limit = settings.pairs_check_fail_score
     bandit = settings.pairs_check_bandit
+    lines = settings.pairs_check_context_lines
     verdict: dict[int, bool] = {}
     todo: list[_Pair] = []
     for i, p in enumerate(pairs):
@@ -432,7 +519,7 @@ def _apply_checks(
             prefix, suffix = contexts.get(p.suggestion.id, ("", ""))
             lang = language_of(p.suggestion.language, p.suggestion.path)
             langs[i] = lang
-            keys[i] = _check_key(lang, prefix, p.chosen, suffix, bandit)
+            keys[i] = _check_key(lang, prefix, p.chosen, suffix, bandit, lines)
         cached: dict[str, bool] = {}
         wanted = list(set(keys.values()))
         for chunk in _chunks(wanted):
@@ -445,7 +532,9 @@ def _apply_checks(
             if key not in cached:
                 p = pairs[i]
                 prefix, suffix = contexts.get(p.suggestion.id, ("", ""))
-                scores = run_checks(prefix, p.chosen, suffix, langs[i], bandit=bandit)
+                scores = run_checks(
+                    prefix, p.chosen, suffix, langs[i], bandit=bandit, context_lines=lines
+                )
                 failing = [f"{c}:{s}" for c, s in scores if s <= limit]
                 cached[key] = not failing
                 new_cache.append((key, int(not failing), ",".join(failing), utcnow()))
@@ -504,18 +593,16 @@ def _filter(
         taken.add(p.pair_key)
         unique.append(p)
     clean: list[_Pair] = []
-    prompt_secret: dict[str, bool] = {}
+    secret: dict[str, bool] = {}
+
+    def holds_secret(text: str) -> bool:
+        found = secret.get(text)
+        if found is None:
+            found = secret[text] = _PLACEHOLDER in text or contains_secret(text)
+        return found
+
     for p in unique:
-        if p.group_key not in prompt_secret:
-            prompt = p.suggestion.prompt
-            prompt_secret[p.group_key] = _PLACEHOLDER in prompt or contains_secret(prompt)
-        if (
-            prompt_secret[p.group_key]
-            or _PLACEHOLDER in p.chosen
-            or _PLACEHOLDER in p.rejected
-            or contains_secret(p.chosen)
-            or contains_secret(p.rejected)
-        ):
+        if holds_secret(p.chosen) or holds_secret(p.rejected) or holds_secret(p.suggestion.prompt):
             dropped["secret"] += 1
             continue
         clean.append(p)

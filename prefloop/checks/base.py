@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import PurePosixPath
 from typing import Literal
@@ -58,6 +59,7 @@ def language_of(language: str, path: str) -> str:
     return lang
 
 
+@lru_cache(maxsize=64)
 def dist_version(name: str) -> str:
     try:
         return version(name)
