@@ -25,7 +25,7 @@ from typing import Any
 from bench.common import RESULTS, cpu_note
 from prefloop.settings import Settings
 from prefloop.store import connect, migrate
-from prefloop.trainer.pairs import build_pairs
+from prefloop.trainer.pairs import BuildReport, build_pairs
 
 FUNCTIONS = [
     "def load_{n}(path):\n    with open(path) as handle:\n        return json.load(handle)\n",
@@ -313,15 +313,21 @@ def main() -> None:
     fill_s = time.perf_counter() - started
     print(f"synthesised {made} in {fill_s:.1f} s ({db.stat().st_size / 1e6:.0f} MB)")
 
-    full = build_pairs(db, settings)
-    print(f"full build: {full.seconds:.2f} s, {full.as_dict()}")
-    idle = build_pairs(db, settings)
-    print(f"nothing new: {idle.seconds:.3f} s")
+    cpu: dict[str, float] = {}
+
+    def timed(name: str, full: bool = False) -> BuildReport:
+        started = time.process_time()
+        report = build_pairs(db, settings, full=full)
+        cpu[name] = time.process_time() - started
+        print(f"{name}: {report.seconds:.2f} s wall, {cpu[name]:.2f} s CPU, {report.as_dict()}")
+        return report
+
+    full = timed("full")
+    idle = timed("nothing_new")
     more = fill(db, synth, args.new_events, known)
-    incremental = build_pairs(db, settings)
-    print(f"incremental build ({more}): {incremental.seconds:.2f} s, {incremental.as_dict()}")
-    rebuild = build_pairs(db, settings, full=True)
-    print(f"full rebuild (checks cached): {rebuild.seconds:.2f} s")
+    print(f"added {more}")
+    incremental = timed("incremental")
+    rebuild = timed("full_rebuild_cached_checks", full=True)
     with closing(sqlite3.connect(db)) as conn:
         by_source = dict(conn.execute("SELECT source, COUNT(*) FROM pairs GROUP BY source"))
     result = {
@@ -332,6 +338,7 @@ def main() -> None:
         "nothing_new_s": idle.seconds,
         "incremental": {"added": more, **incremental.as_dict()},
         "full_rebuild_cached_checks_s": rebuild.seconds,
+        "cpu_s": cpu,
         "pairs_by_source": by_source,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -180,13 +180,13 @@ def _high_water(conn: sqlite3.Connection) -> tuple[int, int, int | None]:
 _AFFECTED_BY_EVENTS = """
 INSERT OR IGNORE INTO _pb_affected
 SELECT e.suggestion_id FROM events e
-WHERE e.rowid > ? AND e.rowid <= ? AND (
-  e.kind = 'rewritten'
-  OR (e.kind = 'retained' AND (e.similarity IS NULL OR e.similarity < 1.0))
-  OR (e.kind IN ('accepted', 'retained') AND (
-    EXISTS (SELECT 1 FROM suggestions s WHERE s.id = e.suggestion_id
-            AND json_valid(s.candidates) AND json_array_length(s.candidates) >= 2)
-    OR EXISTS (SELECT 1 FROM pairs p WHERE p.suggestion_id = e.suggestion_id)))
+WHERE e.rowid > ? AND e.rowid <= ? AND +e.kind IN ('accepted', 'retained', 'rewritten') AND (
+  +e.kind = 'rewritten'
+  OR (+e.kind = 'retained' AND (e.similarity IS NULL OR e.similarity < 1.0))
+  OR EXISTS (SELECT 1 FROM suggestions s WHERE s.id = e.suggestion_id
+             AND s.n >= 2 AND json_valid(s.candidates)
+             AND json_array_length(s.candidates) >= 2)
+  OR EXISTS (SELECT 1 FROM pairs p WHERE p.suggestion_id = e.suggestion_id)
 )
 """
 _AFFECTED_BY_CRITIQUES = """
@@ -194,7 +194,8 @@ INSERT OR IGNORE INTO _pb_affected
 SELECT c.suggestion_id FROM critiques c
 WHERE c.rowid > ? AND c.rowid <= ? AND c.status = 'ok' AND c.scores IS NOT NULL
   AND EXISTS (SELECT 1 FROM suggestions s WHERE s.id = c.suggestion_id
-              AND json_valid(s.candidates) AND json_array_length(s.candidates) >= 2)
+              AND s.n >= 2 AND json_valid(s.candidates)
+            AND json_array_length(s.candidates) >= 2)
 """
 
 
@@ -212,7 +213,7 @@ def _load(conn: sqlite3.Connection) -> dict[str, _Suggestion]:
     out: dict[str, _Suggestion] = {}
     for sid, created, user, language, version, path, prompt, cands in conn.execute(
         "SELECT s.id, s.created_at, s.user, s.language, s.model_version, s.path, s.prompt, "
-        "s.candidates FROM _pb_affected a JOIN suggestions s ON s.id = a.id"
+        "s.candidates FROM _pb_affected a CROSS JOIN suggestions s ON s.id = a.id"
     ):
         try:
             parsed = json.loads(cands or "[]")
@@ -225,7 +226,7 @@ def _load(conn: sqlite3.Connection) -> dict[str, _Suggestion]:
     kinds = ",".join(f"'{k}'" for k in EVIDENCE_KINDS)
     for sid, eid, kind, index, similarity, text in conn.execute(
         "SELECT e.suggestion_id, e.id, e.kind, e.candidate_index, e.similarity, e.text "
-        "FROM _pb_affected a JOIN events e ON e.suggestion_id = a.id "
+        "FROM _pb_affected a CROSS JOIN events e ON e.suggestion_id = a.id "
         f"WHERE e.kind IN ({kinds}) ORDER BY e.suggestion_id, e.rowid"
     ):
         s = out.get(sid)
@@ -246,7 +247,7 @@ def _load(conn: sqlite3.Connection) -> dict[str, _Suggestion]:
             s.rewritten[index] = (eid, text or "")
     for sid, cid, index, judge, scores in conn.execute(
         "SELECT c.suggestion_id, c.id, c.candidate_index, c.judge, c.scores "
-        "FROM _pb_affected a JOIN critiques c ON c.suggestion_id = a.id "
+        "FROM _pb_affected a CROSS JOIN critiques c ON c.suggestion_id = a.id "
         "WHERE c.status = 'ok' AND c.scores IS NOT NULL"
     ):
         s = out.get(sid)
@@ -580,7 +581,7 @@ def _filter(
     taken = {
         r[0]
         for r in conn.execute(
-            "SELECT p.pair_key FROM _pb_keys k JOIN pairs p ON p.pair_key = k.key "
+            "SELECT p.pair_key FROM _pb_keys k CROSS JOIN pairs p ON p.pair_key = k.key "
             "WHERE p.suggestion_id IS NULL OR p.suggestion_id NOT IN (SELECT id FROM _pb_affected)"
         )
     }
@@ -727,7 +728,7 @@ def build_pairs(db_path: Path, settings: Settings, *, full: bool = False) -> Bui
             pid: (created, split, pkey)
             for pid, created, split, pkey in conn.execute(
                 "SELECT p.id, p.created_at, p.split, p.pair_key FROM _pb_affected a "
-                "JOIN pairs p ON p.suggestion_id = a.id"
+                "CROSS JOIN pairs p ON p.suggestion_id = a.id"
             )
         }
         splits, split_rows = _assign_splits(conn, kept, settings.pairs_heldout_fraction)
@@ -754,7 +755,10 @@ def build_pairs(db_path: Path, settings: Settings, *, full: bool = False) -> Bui
                 "VALUES (?, ?, ?, ?)",
                 new_cache,
             )
-            conn.execute("DELETE FROM pairs WHERE suggestion_id IN (SELECT id FROM _pb_affected)")
+            conn.execute(
+                "DELETE FROM pairs WHERE rowid IN (SELECT p.rowid FROM _pb_affected a CROSS "
+                "JOIN pairs p ON p.suggestion_id = a.id)"
+            )
             rows = []
             added = updated = 0
             by_source = dict.fromkeys(SOURCES, 0)

@@ -362,3 +362,43 @@ def test_missing_database(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         build_pairs(tmp_path / "none.db", settings(tmp_path))
     assert not (tmp_path / "none.db").exists()
+
+
+def test_checks_read_a_window_and_blame_only_the_completions_own_names() -> None:
+    from prefloop.trainer.pairs import run_checks
+
+    helpers = "".join(f"def helper_{i}(x):\n    return x + {i}\n\n\n" for i in range(40))
+    prefix = "import json\n\n\n" + helpers + "def total(items):\n    return "
+    # helper_0 is defined far above the window the checks read: not the completion's fault
+    # (the walrus makes pyflakes run: the pre-screen does not know it binds ``n``)
+    completion = "helper_0(n) if (n := len(items)) else 0"
+    assert dict(run_checks(prefix, completion, "\n", "python", context_lines=10)) == {
+        "syntax": 5,
+        "names": 5,
+        "security": 5,
+    }
+    # a name the file never mentions is undefined
+    assert (
+        dict(run_checks(prefix, "missing_helper(items)", "\n", "python", context_lines=10))["names"]
+        == 1
+    )
+    # names the completion binds itself need no pyflakes run
+    assert "names" not in dict(run_checks(prefix, "[v for v in items]", "\n", "python"))
+    assert dict(run_checks(prefix, "(items", "\n", "python"))["syntax"] == 1
+    assert dict(run_checks(prefix, "eval(items)", "\n", "python"))["security"] == 2
+
+
+def test_an_undefined_name_in_the_chosen_text_drops_the_pair(
+    tmp_path: Path, db: Path, feed: Feed
+) -> None:
+    sid = feed.suggestion(["a - b"])
+    feed.events(*rewrite(sid, "combine(a, b)"))
+    report = build_pairs(db, settings(tmp_path))
+    assert report.dropped["check_failed"] == 1 and report.pairs_added == 0
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT passed, worst FROM pair_checks").fetchall() == [(0, "names:1")]
+    # the verdict is cached: a full rebuild does not check the same text again
+    again = build_pairs(db, settings(tmp_path), full=True)
+    assert again.dropped["check_failed"] == 1
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM pair_checks").fetchone() == (1,)
