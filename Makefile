@@ -61,6 +61,7 @@ bench: install
 	PREFLOOP_TEST_SHARED_HOME=$(SHARED_HOME) $(BIN)/python -m bench.judge_throughput
 	PREFLOOP_TEST_SHARED_HOME=$(SHARED_HOME) $(BIN)/python -m bench.dpo_step
 	PREFLOOP_TEST_SHARED_HOME=$(SHARED_HOME) $(BIN)/python -m bench.hot_swap
+	$(BIN)/python -m bench.pair_build
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

@@ -13,6 +13,7 @@ from typing import Any
 
 from prefloop.protocol import EVENT_KINDS
 from prefloop.settings import Settings
+from prefloop.trainer import cli_pairs as pairs_cli
 from prefloop.trainer.cli_train import add_parsers as add_train_parsers
 
 
@@ -271,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     from prefloop.trainer import cli_models
 
     cli_models.add_parsers(sub, common)
+
+    pairs_cli.add_parsers(sub, common)
     return parser
 
 

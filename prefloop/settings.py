@@ -298,6 +298,61 @@ class Settings(BaseSettings):
         description="Seconds `prefloop retrain --wait` waits for a run before giving up waiting.",
     )
 
+    # --- pairs ---
+    pairs_min_score_gap: float = Field(
+        default=2.0,
+        gt=0,
+        description="Judge-ranking pairs need this gap between the best and worst score (1-5).",
+    )
+    pairs_heldout_fraction: float = Field(
+        default=0.1,
+        ge=0.0,
+        lt=1.0,
+        description="Share of prompt groups, newest first, held out from training.",
+    )
+    pairs_min_chars: int = Field(
+        default=3, ge=1, description="Chosen and rejected texts shorter than this are dropped."
+    )
+    pairs_near_duplicate: float = Field(
+        default=0.95,
+        gt=0.0,
+        le=1.0,
+        description="Chosen/rejected similarity (difflib ratio) at which a pair is dropped.",
+    )
+    pairs_retained_similarity: float = Field(
+        default=0.8,
+        ge=0.0,
+        le=1.0,
+        description="An accepted candidate counts as retained from this similarity on.",
+    )
+    pairs_check_fail_score: int = Field(
+        default=1,
+        ge=0,
+        le=5,
+        description="A chosen text whose verifiable check scores at or below this is dropped.",
+    )
+    pairs_check_bandit: bool = Field(
+        default=False,
+        description="Run bandit on chosen Python texts too (slow; the pattern rules always run).",
+    )
+    pairs_check_context_lines: int = Field(
+        default=30,
+        ge=1,
+        description="Lines before the cursor the pair build's checks read (half as many after).",
+    )
+    pairs_weight_edit: float = Field(
+        default=1.0, ge=0, description="Weight of edit-after-accept pairs."
+    )
+    pairs_weight_rewrite: float = Field(
+        default=1.0, ge=0, description="Weight of rewrite-after-dismiss pairs."
+    )
+    pairs_weight_alternative: float = Field(
+        default=0.7, ge=0, description="Weight of accepted-vs-alternative pairs."
+    )
+    pairs_weight_judge: float = Field(
+        default=0.5, ge=0, description="Weight of judge-ranking pairs."
+    )
+
     @field_validator("home", mode="before")
     @classmethod
     def _expand_home(cls, value: object) -> object:

@@ -172,6 +172,50 @@ def m002_critique_details(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m003_pair_builds(db: sqlite_utils.Database) -> None:
+    """Incremental preference-pair builds: what each build processed (its high-water
+    marks), the permanent train/held-out assignment of prompt groups, cached check
+    verdicts, and the pairs' links back to their suggestion."""
+    db.table("pair_builds").create(
+        {
+            "id": int,
+            "started_at": str,
+            "finished_at": str,
+            "full": int,
+            "event_rowid": int,
+            "critique_rowid": int,
+            "events_seen": int,
+            "suggestions": int,
+            "pairs_added": int,
+            "pairs_updated": int,
+            "pairs_removed": int,
+            "dropped": str,
+            "train": int,
+            "heldout": int,
+            "seconds": float,
+            "settings": str,
+        },
+        pk="id",
+    )
+    db.table("pair_splits").create(
+        {"group_key": str, "split": str, "suggestion_at": str, "assigned_at": str},
+        pk="group_key",
+    )
+    db.table("pair_checks").create(
+        {"key": str, "passed": int, "worst": str, "checked_at": str},
+        pk="key",
+    )
+    pairs = db.table("pairs")
+    pairs.add_column("suggestion_id", str)
+    pairs.add_column("suggestion_at", str)
+    pairs.add_column("group_key", str)
+    pairs.add_column("pair_key", str)
+    pairs.add_column("build_id", int)
+    pairs.create_index(["suggestion_id"])
+    pairs.create_index(["pair_key"])
+    pairs.create_index(["split", "created_at"])
+
+
 def m004_registry(db: sqlite_utils.Database) -> None:
     """Promotion history of the model registry, and when a version's files were pruned."""
     db.table("promotions").create(

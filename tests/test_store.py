@@ -45,6 +45,7 @@ def test_fresh_database_gets_every_table_with_common_columns(tmp_path: Path) -> 
     assert migrate(db) == [
         "m001_initial",
         "m002_critique_details",
+        "m003_pair_builds",
         "m004_registry",
         "m005_training_runs",
     ]
@@ -67,6 +68,7 @@ def test_migrations_are_idempotent_and_keep_data(tmp_path: Path) -> None:
     assert applied_migrations(db) == [
         "m001_initial",
         "m002_critique_details",
+        "m003_pair_builds",
         "m004_registry",
         "m005_training_runs",
     ]

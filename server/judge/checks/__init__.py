@@ -1,5 +1,8 @@
 """Verifiable checks of a completion, no LLM needed: does the file still parse after the
-insertion, does it add undefined names (Python), does it add security smells."""
+insertion, does it add undefined names (Python), does it add security smells.
+
+The checks themselves live in :mod:`prefloop.checks` (the trainer uses them too); the
+modules here re-export them under their old names."""
 
 from __future__ import annotations
 
@@ -7,16 +10,16 @@ import logging
 import time
 from collections.abc import Callable
 
-from prefloop.server.judge.checks.base import (
+from prefloop.checks.base import (
     CHECKS_VERSION,
     CheckResult,
     Finding,
     Insertion,
     language_of,
 )
-from prefloop.server.judge.checks.names import check_names
-from prefloop.server.judge.checks.security import check_security
-from prefloop.server.judge.checks.syntax import check_syntax
+from prefloop.checks.names import check_names
+from prefloop.checks.security import check_security
+from prefloop.checks.syntax import check_syntax
 from prefloop.server.judge.context import JudgeContext
 
 __all__ = [
