@@ -67,6 +67,7 @@ def run_rounds(server: ServerProcess, versions: list[str], poll_rounds: int) -> 
     settings = Settings(home=server.home, server_url=server.url, registry_keep=100)
     token = (server.home / "admin-token").read_text().strip()
     swap_s: list[float] = []
+    load_s: list[float] = []
     to_first_s: list[float] = []
     poll_to_first_s: list[float] = []
     promote_call_s: list[float] = []
@@ -83,7 +84,10 @@ def run_rounds(server: ServerProcess, versions: list[str], poll_rounds: int) -> 
             response = admin.post("/admin/promote", json={"version": version})
             promote_call_s.append(time.monotonic() - started)
             response.raise_for_status()
-            swap_s.append(float(response.json()["swap"]["seconds"]))
+            swap = response.json()["swap"]
+            swap_s.append(float(swap["seconds"]))
+            if swap.get("load_seconds") is not None:
+                load_s.append(float(swap["load_seconds"]))
             load.wait_seen(version, 1, timeout=300)
             first = load.first_from(version, started)
             assert first is not None
@@ -102,7 +106,9 @@ def run_rounds(server: ServerProcess, versions: list[str], poll_rounds: int) -> 
         "promotions_api": len(api_versions),
         "promotions_poll": len(versions) - len(api_versions),
         "swap_seconds": summary(swap_s),
+        "swap_load_seconds": summary(load_s),
         "promote_call_seconds": summary(promote_call_s),
+        "request_seconds": summary([a.done - a.sent for a in answers]),
         "promote_to_first_suggestion_seconds": summary(to_first_s),
         "poll_promote_to_first_suggestion_seconds": summary(poll_to_first_s),
         "requests": len(answers),
@@ -113,10 +119,11 @@ def run_rounds(server: ServerProcess, versions: list[str], poll_rounds: int) -> 
 
 def bench_transformers(model_dir: Path, adapters: list[Path], count: int) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="prefloop-bench-swap-"))
-    register_versions(Settings(home=home), adapters, count + 3)
+    # Every version is registered up front: keep them all (the default keeps 5).
+    register_versions(Settings(home=home, registry_keep=100), adapters, count + 3)
     (home / "models").mkdir(exist_ok=True)
     (home / "models" / model_dir.name).symlink_to(model_dir)
-    server = start_server(home, "embedded")
+    server = start_server(home, "embedded", extra_env={"PREFLOOP_REGISTRY_KEEP": "100"})
     try:
         versions = [v.id for v in reversed(registry.list_versions(Settings(home=home)))]
         return run_rounds(server, versions, poll_rounds=3)
@@ -140,7 +147,7 @@ def bench_vllm(model_dir: Path, adapters: list[Path], count: int) -> dict[str, A
     proc = scripts.start(model_dir, 0, home / "vllm.log")
     try:
         scripts.wait_ready(proc.url, timeout=900, proc=proc)
-        register_versions(Settings(home=home), adapters, count)
+        register_versions(Settings(home=home, registry_keep=100), adapters, count)
         server = start_server(
             home,
             model_dir,
@@ -148,6 +155,7 @@ def bench_vllm(model_dir: Path, adapters: list[Path], count: int) -> dict[str, A
                 "PREFLOOP_ENGINE": "vllm",
                 "PREFLOOP_VLLM_URL": proc.url,
                 "PREFLOOP_VLLM_MODEL": proc.served_model_name,
+                "PREFLOOP_REGISTRY_KEEP": "100",
             },
         )
         try:

@@ -85,6 +85,17 @@ def _serving(state: Any, record: Any) -> dict[str, Any]:
     }
 
 
+async def _serve(state: Any, trigger: str, version: str) -> Any:
+    """Sync the engine with the registry; the swap to ``version``, even when the poller
+    made it (or refused it) a moment earlier."""
+    record = await state.swapper.sync(trigger, retry=True)
+    if record is None:
+        last = state.swapper.last
+        if last is not None and last.to_version == version:
+            record = last
+    return record
+
+
 def _refuse(exc: RegistryError) -> HTTPException:
     if isinstance(exc, UnknownVersion):
         return HTTPException(status_code=404, detail=str(exc))
@@ -127,7 +138,7 @@ async def promote(body: PromoteRequest, request: Request) -> dict[str, Any]:
         await asyncio.to_thread(registry.promote, settings, body.version, notify=False)
     except RegistryError as exc:
         raise _refuse(exc) from None
-    record = await state.swapper.sync("promote", retry=True)
+    record = await _serve(state, "promote", body.version)
     if record is not None and record.error:
         await asyncio.to_thread(
             registry.rollback,
@@ -149,10 +160,10 @@ async def rollback(request: Request) -> dict[str, Any]:
     """Serve the version promoted before the current one (or the base model)."""
     state = _state(request)
     try:
-        await asyncio.to_thread(registry.rollback, state.settings, notify=False)
+        target = await asyncio.to_thread(registry.rollback, state.settings, notify=False)
     except RegistryError as exc:
         raise _refuse(exc) from None
-    record = await state.swapper.sync("rollback", retry=True)
+    record = await _serve(state, "rollback", target)
     if record is not None and record.error:
         raise HTTPException(
             status_code=422,

@@ -39,6 +39,9 @@ class SwapRecord:
     seconds: float
     trigger: str  # "start-up", "reload", "poll", "promote", "rollback"
     error: str | None = None
+    # Of ``seconds``, the time the engine spent switching; the rest was spent waiting
+    # for the generation already running to finish on the old version.
+    load_seconds: float | None = None
 
 
 class Swapper:
@@ -81,6 +84,7 @@ class Swapper:
                 return None
             started = time.perf_counter()
             error: str | None = None
+            load_seconds: float | None = None
             try:
                 if wanted is None:
                     await self.engine.use_base()
@@ -88,6 +92,9 @@ class Swapper:
                     await self.engine.load_adapter(Path(wanted.adapter_path), wanted.id)
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
+            else:
+                measured = getattr(self.engine, "last_load_seconds", None)
+                load_seconds = round(measured, 4) if isinstance(measured, float) else None
             record = SwapRecord(
                 from_version=served,
                 to_version=target,
@@ -95,6 +102,7 @@ class Swapper:
                 seconds=round(time.perf_counter() - started, 4),
                 trigger=trigger,
                 error=error,
+                load_seconds=load_seconds,
             )
             self.last = record
             if error is None:

@@ -312,9 +312,15 @@ def register(
     metrics_json = json.dumps(metrics, sort_keys=True, default=str)
     adapters_dir = settings.adapters_dir.resolve()
     adapters_dir.mkdir(parents=True, exist_ok=True)
+    if parent != BASE:
+        get(settings, parent)  # UnknownVersion before anything is copied or moved
+    if (adapters_dir / STAGING) not in staged.parents:
+        # Saved elsewhere (maybe another file system, where a rename cannot work): copy
+        # into a staging directory first; the original stays where it was.
+        copy = staging_dir(settings).resolve()
+        shutil.copytree(staged, copy, dirs_exist_ok=True)
+        staged = copy
     with _connect(settings) as conn:
-        if parent != BASE:
-            _get(conn, parent)
         with _write(conn):
             number = _next_id(conn, adapters_dir)
             version_id = f"v{number}"

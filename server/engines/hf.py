@@ -56,6 +56,7 @@ class TransformersEngine(Engine):
         self._version = BASE_VERSION
         self._adapters: list[str] = []  # loaded adapter versions, oldest first
         self._load_lock = asyncio.Lock()
+        self.last_load_seconds: float | None = None  # the last swap, without the wait
         self._busy = False
 
     # ---- properties -----------------------------------------------------------------
@@ -219,6 +220,8 @@ class TransformersEngine(Engine):
         the model is left as it was: the adapter's layers are removed again."""
         from peft import PeftConfig, PeftModel
 
+        started = time.perf_counter()
+        self.last_load_seconds = None
         if not (path / "adapter_config.json").is_file():
             raise EngineError(f"{path} is not a LoRA adapter directory")
         if version not in self._adapters:
@@ -259,6 +262,7 @@ class TransformersEngine(Engine):
             old = self._adapters.pop(0)
             if old != version:
                 self._model.delete_adapter(old)
+        self.last_load_seconds = time.perf_counter() - started
 
     def _check_adapter_shapes(self, path: Path, version: str) -> None:
         """Refuse an adapter whose LoRA matrices do not fit the served model's layers,
@@ -288,11 +292,13 @@ class TransformersEngine(Engine):
     def _use_base(self) -> None:
         from peft import PeftModel
 
+        started = time.perf_counter()
         if isinstance(self._model, PeftModel):
             self._model = self._model.unload()
             self._model.eval()
         self._adapters.clear()
         self._version = BASE_VERSION
+        self.last_load_seconds = time.perf_counter() - started
 
 
 class _StopCriteria:

@@ -109,10 +109,28 @@ def test_register_refuses_what_is_not_an_adapter(
     assert not (settings.adapters_dir / "v1").exists()
 
 
+def test_register_copies_an_adapter_saved_outside_the_staging_area(
+    settings: Settings, adapter_template: Path
+) -> None:
+    version = registry.register(
+        settings, adapter_template, run_id=None, parent=BASE, base_model="tiny", metrics={}
+    )
+    assert (adapter_template / "adapter_config.json").is_file()
+    assert (Path(version.adapter_path) / "adapter_model.safetensors").read_bytes() == (
+        adapter_template / "adapter_model.safetensors"
+    ).read_bytes()
+    assert not any((settings.adapters_dir / registry.STAGING).iterdir())
+
+
 def test_register_refuses_an_unknown_parent(settings: Settings, adapter_template: Path) -> None:
     with pytest.raises(UnknownVersion):
         add(settings, adapter_template, parent="v7")
+    with pytest.raises(UnknownVersion):
+        registry.register(
+            settings, adapter_template, run_id=None, parent="v7", base_model="t", metrics={}
+        )
     assert registry.list_versions(settings) == []
+    assert len(list((settings.adapters_dir / registry.STAGING).iterdir())) == 1  # add()'s own
 
 
 def test_crash_between_rename_and_commit_leaves_no_version(
