@@ -164,8 +164,11 @@ def test_second_retrain_from_the_cli_is_refused(tiny_model_dir: Path, tmp_path: 
         )
         assert listing.returncode == 0 and run_id in listing.stdout and "running" in listing.stdout
     finally:
-        os.kill(get_run(settings, run_id)["pid"], signal.SIGKILL)
-        wait_run(settings, run_id, 60)
+        run = get_run(settings, run_id)
+        if run["status"] in ("queued", "running"):
+            os.kill(run["pid"], signal.SIGKILL)
+        run = wait_run(settings, run_id, 60)
+    assert run["status"] == "failed" and "SIGKILL" in run["error"], run["error"]
     assert len(list_runs(settings)) == 1
 
 

@@ -20,7 +20,7 @@ FAST = {
     "max_length": 128,
 }
 # Many slow-ish steps: long enough to kill or to collide with.
-LONG = {**FAST, "max_steps": 400, "learning_rate": 1e-5}
+LONG = {**FAST, "max_steps": 20000, "learning_rate": 1e-5}
 
 # The gate's probe checks are measured in their own tests; random-weight models write
 # noise, so runs on the tiny model judge candidates on the held-out preferences.
