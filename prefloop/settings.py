@@ -252,6 +252,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Lines before the cursor the pair build's checks read (half as many after).",
     )
+    pairs_check_workers: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Processes for the pair build's checks (0: one per core, at most 4).",
+    )
     pairs_weight_edit: float = Field(
         default=1.0, ge=0, description="Weight of edit-after-accept pairs."
     )
