@@ -28,12 +28,14 @@ pair and never changes afterwards; each build holds out the newest groups it add
 from __future__ import annotations
 
 import builtins
+import concurrent.futures
 import contextlib
 import difflib
 import hashlib
 import json
 import keyword
 import logging
+import multiprocessing
 import os
 import re
 import sqlite3
@@ -433,6 +435,61 @@ def _window(prefix: str, suffix: str, lines: int) -> tuple[str, str]:
     return "\n".join(head), "\n".join(tail[: max(1, lines // 2)])
 
 
+@dataclass(frozen=True)
+class _CheckJob:
+    """What the checks of one text need: the window around it, and for the names check,
+    which of the names the completion uses the file mentions somewhere."""
+
+    before: str
+    completion: str
+    after: str
+    language: str
+    bandit: bool
+    names: bool
+    known: frozenset[str]
+
+
+def _prepare(
+    prefix: str, completion: str, suffix: str, language: str, bandit: bool, context_lines: int
+) -> _CheckJob:
+    before, after = _window(prefix, suffix, context_lines)
+    names = False
+    known: frozenset[str] = frozenset()
+    if language == "python":
+        used = set(_IDENT.findall(completion)) - _KNOWN
+        for match in _BINDS.finditer(completion):
+            for part in match.groups():
+                if part:
+                    used.difference_update(_IDENT.findall(part))
+        if used:
+            mentioned = set(_IDENT.findall(prefix)) | set(_IDENT.findall(suffix))
+            names = not used <= mentioned
+            known = frozenset(set(_IDENT.findall(completion)) & mentioned)
+    return _CheckJob(before, completion, after, language, bandit, names, known)
+
+
+def _run_job(job: _CheckJob) -> list[tuple[str, int]]:
+    ins = Insertion(job.before, job.completion, job.after)
+    out: list[tuple[str, int]] = []
+    syntax = check_syntax(ins, job.language)
+    if syntax.status == "ok" and syntax.score is not None:
+        out.append(("syntax", syntax.score))
+    if job.names and syntax.score == 5:
+        names = check_names(ins)
+        if names.status == "ok":
+            errors = [
+                f
+                for f in names.findings
+                if f.severity == "error"
+                and not ((m := _UNDEFINED.match(f.message)) is not None and m.group(1) in job.known)
+            ]
+            out.append(("names", 1 if errors else 5))
+    security = check_security(ins, job.language, bandit=job.bandit)
+    if security.status == "ok" and security.score is not None:
+        out.append(("security", security.score))
+    return out
+
+
 def run_checks(
     prefix: str,
     completion: str,
@@ -452,36 +509,20 @@ def run_checks(
     an undefined name counts only when the file never mentions it (a name defined above the
     window is not the completion's fault).
     """
-    before, after = _window(prefix, suffix, context_lines)
-    ins = Insertion(before, completion, after)
-    out: list[tuple[str, int]] = []
-    syntax = check_syntax(ins, language)
-    if syntax.status == "ok" and syntax.score is not None:
-        out.append(("syntax", syntax.score))
-    if language == "python" and syntax.score == 5:
-        used = set(_IDENT.findall(completion)) - _KNOWN
-        for match in _BINDS.finditer(completion):
-            for part in match.groups():
-                if part:
-                    used.difference_update(_IDENT.findall(part))
-        if used:
-            known = set(_IDENT.findall(prefix)) | set(_IDENT.findall(suffix))
-            if not used <= known:
-                names = check_names(ins)
-                if names.status == "ok":
-                    errors = [
-                        f
-                        for f in names.findings
-                        if f.severity == "error"
-                        and not (
-                            (m := _UNDEFINED.match(f.message)) is not None and m.group(1) in known
-                        )
-                    ]
-                    out.append(("names", 1 if errors else 5))
-    security = check_security(ins, language, bandit=bandit)
-    if security.status == "ok" and security.score is not None:
-        out.append(("security", security.score))
-    return out
+    return _run_job(_prepare(prefix, completion, suffix, language, bandit, context_lines))
+
+
+POOL_MIN_JOBS = 1000
+"""Fewer checks than this run in the build's own process."""
+
+
+def _run_jobs(jobs: list[_CheckJob], workers: int) -> list[list[tuple[str, int]]]:
+    """Every job's results, spread over ``workers`` processes when there are many."""
+    if workers <= 1 or len(jobs) < POOL_MIN_JOBS:
+        return [_run_job(job) for job in jobs]
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        return list(pool.map(_run_job, jobs, chunksize=max(16, len(jobs) // (workers * 8))))
 
 
 def _apply_checks(
@@ -529,16 +570,19 @@ def _apply_checks(
                 f"SELECT key, passed FROM pair_checks WHERE key IN ({marks})", list(chunk)
             ):
                 cached[key] = bool(passed)
+        jobs: dict[str, _CheckJob] = {}
         for i, key in keys.items():
-            if key not in cached:
+            if key not in cached and key not in jobs:
                 p = pairs[i]
                 prefix, suffix = contexts.get(p.suggestion.id, ("", ""))
-                scores = run_checks(
-                    prefix, p.chosen, suffix, langs[i], bandit=bandit, context_lines=lines
-                )
-                failing = [f"{c}:{s}" for c, s in scores if s <= limit]
-                cached[key] = not failing
-                new_cache.append((key, int(not failing), ",".join(failing), utcnow()))
+                jobs[key] = _prepare(prefix, p.chosen, suffix, langs[i], bandit, lines)
+        workers = settings.pairs_check_workers or min(4, os.cpu_count() or 1)
+        now = utcnow()
+        for key, scores in zip(jobs, _run_jobs(list(jobs.values()), workers), strict=True):
+            failing = [f"{c}:{s}" for c, s in scores if s <= limit]
+            cached[key] = not failing
+            new_cache.append((key, int(not failing), ",".join(failing), now))
+        for i, key in keys.items():
             verdict[i] = cached[key]
     return [p for i, p in enumerate(pairs) if verdict[i]]
 

@@ -402,3 +402,21 @@ def test_an_undefined_name_in_the_chosen_text_drops_the_pair(
     assert again.dropped["check_failed"] == 1
     with closing(sqlite3.connect(db)) as conn:
         assert conn.execute("SELECT COUNT(*) FROM pair_checks").fetchone() == (1,)
+
+
+def test_checks_spread_over_processes_give_the_same_verdicts(
+    tmp_path: Path, db: Path, feed: Feed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import prefloop.trainer.pairs as pairs_module
+
+    written = ["a + b", "combine(a, b)", "a * (b + c", "b + a", "eval(a)", "a + b + 0"]
+    for i, text in enumerate(written):
+        sid = feed.suggestion(["a - b"], prompt=f"# p{i}\n")
+        feed.events(*rewrite(sid, text))
+    monkeypatch.setattr(pairs_module, "POOL_MIN_JOBS", 1)
+    report = build_pairs(db, settings(tmp_path, pairs_check_workers=2))
+    assert report.dropped["check_failed"] == 2 and report.pairs_added == 4
+    assert sorted(p["chosen"] for p in pair_rows(db)) == ["a + b", "a + b + 0", "b + a", "eval(a)"]
+    with closing(sqlite3.connect(db)) as conn:
+        failing = dict(conn.execute("SELECT worst, COUNT(*) FROM pair_checks GROUP BY worst"))
+    assert failing == {"": 4, "names:1": 1, "syntax:1": 1}
