@@ -216,6 +216,7 @@ def m003_pair_builds(db: sqlite_utils.Database) -> None:
     pairs.create_index(["split", "created_at"])
 
 
+@migrations()
 def m004_registry(db: sqlite_utils.Database) -> None:
     """Promotion history of the model registry, and when a version's files were pruned."""
     db.table("promotions").create(
