@@ -116,11 +116,15 @@ def is_degenerate(text: str) -> bool:
     return len(words) >= 8 and len(set(words)) / len(words) < 0.3
 
 
-def python_valid(prefix: str, completion: str, suffix: str) -> bool:
+def python_valid(prefix: str, completion: str, suffix: str, *, cut: bool = False) -> bool:
     """Whether the code parses with the completion in place (or with just its first line,
-    as a single-line suggestion would show it)."""
+    as a single-line suggestion would show it). ``cut``: the token budget ended the
+    completion, so its unfinished last line is left out, as the service trims it."""
     first_line = completion.split("\n", 1)[0]
-    for middle in (completion, first_line):
+    middles = [completion, first_line]
+    if cut and "\n" in completion:
+        middles.insert(1, completion[: completion.rindex("\n") + 1])
+    for middle in middles:
         try:
             ast.parse(prefix + middle + suffix)
         except (SyntaxError, ValueError):
@@ -129,10 +133,12 @@ def python_valid(prefix: str, completion: str, suffix: str) -> bool:
     return False
 
 
-def probe_quality(probe: dict[str, Any], completion: str) -> dict[str, Any]:
+def probe_quality(probe: dict[str, Any], completion: str, *, cut: bool = False) -> dict[str, Any]:
     quality: dict[str, Any] = {"id": probe["id"], "degenerate": is_degenerate(completion)}
     if probe.get("language") == "python":
-        quality["syntax_valid"] = python_valid(probe["prefix"], completion, probe["suffix"])
+        quality["syntax_valid"] = python_valid(
+            probe["prefix"], completion, probe["suffix"], cut=cut
+        )
     return quality
 
 
@@ -292,13 +298,16 @@ def run_probes(
             )
         seconds = time.perf_counter() - started
         ids = [int(t) for t in output[0][inputs["input_ids"].shape[1] :]]
+        budget_spent = len(ids) >= max_tokens
         if tokenizer.eos_token_id in ids:
             ids = ids[: ids.index(tokenizer.eos_token_id)]
+            budget_spent = False
         text = tokenizer.decode(ids, skip_special_tokens=True)
         cuts = [text.find(s) for s in prompt.stop if s and s in text]
         if cuts:
             text = text[: min(cuts)]
-        result = probe_quality(probe, text)
+            budget_spent = False
+        result = probe_quality(probe, text, cut=budget_spent)
         result["seconds"] = seconds
         result["completion"] = text
         out.append(result)

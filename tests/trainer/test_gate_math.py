@@ -67,6 +67,10 @@ def test_degenerate_and_python_validity() -> None:
     assert python_valid("def f(x):\n    return ", "x + 1", "\n")
     assert python_valid("def f(x):\n    return ", "x + 1\nthis is (not", "\n")  # first line
     assert not python_valid("def f(x):\n    return ", "x +", "\n")
+    # Cut by the token budget: the unfinished last line is left out, as the service would.
+    cut = "x + 1\n\nprint(f(2))\nprint(f("
+    assert python_valid("def f(x):\n    return ", cut, "\n", cut=True)
+    assert not python_valid("def f(x):\n    return ", "x +\ny = (", "\n", cut=True)
 
 
 def _probe(pid: str, valid: bool | None, degenerate: bool, seconds: float) -> dict[str, object]:
