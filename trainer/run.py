@@ -608,6 +608,17 @@ def run_in_process(
             thresholds=Thresholds.from_settings(settings),
         )
         _update(settings, run_id, gate=gate)
+        prefs = gate["preferences"]
+        runlog.info(
+            "held-out accuracy %.3f (current %.3f), margin %.4f (current %.4f); "
+            "probe syntax-valid %.2f (current %.2f)",
+            prefs["candidate"]["accuracy"],
+            prefs["current"]["accuracy"],
+            prefs["candidate"]["margin"],
+            prefs["current"]["margin"],
+            gate["probes"]["candidate"]["syntax_valid_rate"],
+            gate["probes"]["current"]["syntax_valid_rate"],
+        )
         version_metrics = {
             "final_loss": result.final_loss,
             "steps": result.steps,
