@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from tests.conftest import REPO, ServerProcess, free_port, start_server
 from tests.e2e.workbench import (
     CodeServer,
+    E2EError,
     Store,
     Workbench,
     find_vsix,
@@ -31,6 +33,8 @@ EDITOR_SETTINGS: dict[str, Any] = {
     "prefloop.debounceMs": 75,
     "prefloop.advanced.checkpoints": CHECKPOINTS,
     "prefloop.advanced.statusIntervalSeconds": 1,
+    # Each inline-suggestion fetch in the browser console (kept when a test fails).
+    "editor.inlineSuggest.logFetch": True,
 }
 # Read by the language server the extension starts (code-server's environment reaches it).
 LSP_ENV = {
@@ -40,18 +44,19 @@ LSP_ENV = {
 }
 
 PROJECT: dict[str, str] = {
+    "warmup.py": "import os\n\n",
     "geometry.py": (
         '"""Small geometry helpers."""\n\nimport math\n\n\n'
         "def circle_area(radius):\n"
         '    """The area of a circle."""\n'
     ),
-    "accept.py": "def add(a, b):\n    \"\"\"Sum of two numbers.\"\"\"\n",
-    "words.py": "def greet(name):\n    \"\"\"A greeting for someone.\"\"\"\n",
-    "typed.py": "def square(x):\n    \"\"\"x times x.\"\"\"\n",
-    "escape.py": "def cube(x):\n    \"\"\"x to the third power.\"\"\"\n",
-    "retain.py": "def maximum(a, b):\n    \"\"\"The larger of two numbers.\"\"\"\n",
-    "toggle.py": "def double(x):\n    \"\"\"Twice x.\"\"\"\n",
-    "outage.py": "def half(x):\n    \"\"\"Half of x.\"\"\"\n",
+    "accept.py": 'def add(a, b):\n    """Sum of two numbers."""\n',
+    "words.py": 'def greet(name):\n    """A greeting for someone."""\n',
+    "typed.py": 'def square(x):\n    """x times x."""\n',
+    "escape.py": 'def cube(x):\n    """x to the third power."""\n',
+    "retain.py": 'def maximum(a, b):\n    """The larger of two numbers."""\n',
+    "toggle.py": 'def double(x):\n    """Twice x."""\n',
+    "outage.py": 'def half(x):\n    """Half of x."""\n',
 }
 
 
@@ -121,14 +126,38 @@ def start_editor(root: Path, service: Service) -> CodeServer:
     return editor
 
 
-def open_workbench(editor: CodeServer, project: Path, service: Service, artifacts: Path) -> Workbench:
+def open_workbench(
+    editor: CodeServer, project: Path, service: Service, artifacts: Path
+) -> Workbench:
     bench = Workbench(artifacts)
     bench.start()
     bench.open_folder(editor.url, project)
     # The extension is ready when its status item shows the service's model version:
     # the language client runs and has reached the service.
     bench.wait_status(rf"prefloop {_re(service.model_version())}", timeout=120)
+    warm_up(bench)
     return bench
+
+
+def warm_up(bench: Workbench, timeout: float = 180.0) -> None:
+    """Types in a scratch file until a suggestion shows. Right after start-up the
+    workbench sometimes asks no provider for the first keystrokes in a file (the status
+    item already shows the extension ready); and the service's first generation is slow.
+    Neither is what the tests measure."""
+    bench.open_file("warmup.py")
+    bench.call("type", text="print(os.")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            bench.wait_ghost(timeout=15)
+            break
+        except E2EError:
+            if time.monotonic() > deadline:
+                raise
+        bench.call("press", key="Backspace")
+        bench.call("type", text=".")
+    bench.call("press", key="Escape")
+    bench.wait_no_ghost()
 
 
 def _re(text: str) -> str:
@@ -192,6 +221,8 @@ def screenshot_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
         bench: Workbench = request.getfixturevalue("workbench")
         try:
             bench.screenshot(f"failed-{request.node.name}")
+            lines = bench.call("console")
+            (ARTIFACTS / f"failed-{request.node.name}.console.txt").write_text("\n".join(lines))
         except Exception:  # the browser itself may be what failed
             pass
 

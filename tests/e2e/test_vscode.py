@@ -41,9 +41,7 @@ def start_line(bench: Workbench, name: str) -> None:
     bench.call("press", key="Control+End")
 
 
-def suggest(
-    bench: Workbench, store: Store, line: str, latencies: Latencies | None = None
-) -> Shown:
+def suggest(bench: Workbench, store: Store, line: str, latencies: Latencies | None = None) -> Shown:
     """Types ``line`` and waits for ghost text; returns it with the suggestion the store
     holds for exactly that place (the text before the cursor ends with ``line``), once
     the language server has reported it shown."""
@@ -104,13 +102,17 @@ def test_accept_next_word_is_a_partial_acceptance(
     workbench: Workbench, service: Service, latencies: Latencies
 ) -> None:
     start_line(workbench, "words.py")
-    shown = suggest(workbench, service.store, '    return "Hello, ', latencies)
-    workbench.call("press", key="Control+ArrowRight")
-    # What is left of the suggestion stays on screen, shorter.
-    wait_for(
-        lambda: 0 < len(normalize(workbench.ghost_text())) < len(shown.ghost),
-        "the rest of the suggestion after accepting a word",
-    )
+    shown = suggest(workbench, service.store, '    return "Hello, " + ', latencies)
+    # Leading whitespace is a word of its own to VS Code: accept it and one more word.
+    for _ in range(2 if shown.candidate[:1].isspace() else 1):
+        before = len(workbench.ghost_text())
+        workbench.call("press", key="Control+ArrowRight")
+
+        def shorter(before: int = before) -> bool:
+            return 0 < len(workbench.ghost_text()) < before
+
+        # What is left of the suggestion stays on screen, shorter.
+        wait_for(shorter, "the rest of the suggestion after accepting a word")
     workbench.call("press", key="Escape")
     partial = service.store.wait_event(shown.suggestion_id, "partially_accepted")
     assert 0 < partial["accepted_chars"] < len(shown.candidate)
@@ -152,7 +154,9 @@ def test_edited_acceptance_is_retained_less(
     workbench.call("press", key="Tab")
     service.store.wait_event(shown.suggestion_id, "accepted")
     first = service.store.wait_event(
-        shown.suggestion_id, "retained", timeout=CHECKPOINTS["30s"] + 30,
+        shown.suggestion_id,
+        "retained",
+        timeout=CHECKPOINTS["30s"] + 30,
         where=lambda e: e["checkpoint"] == "30s",
     )
     assert first["similarity"] == pytest.approx(1.0)
@@ -162,7 +166,9 @@ def test_edited_acceptance_is_retained_less(
         workbench.call("press", key="Backspace")
     workbench.call("type", text="None")
     second = service.store.wait_event(
-        shown.suggestion_id, "retained", timeout=CHECKPOINTS["2m"] + 30,
+        shown.suggestion_id,
+        "retained",
+        timeout=CHECKPOINTS["2m"] + 30,
         where=lambda e: e["checkpoint"] == "2m",
     )
     assert second["similarity"] < first["similarity"]
@@ -194,6 +200,7 @@ def test_status_bar_and_commands(
     rows = service.store.suggestions()[before:]
     assert [r["id"] for r in rows] == [shown.suggestion_id]
     workbench.call("press", key="Escape")
+    workbench.clear_notifications()
 
 
 def test_service_outage_leaves_the_editor_usable(
@@ -212,7 +219,7 @@ def test_service_outage_leaves_the_editor_usable(
         workbench.call("type", text=line)
     workbench.save_file()
     assert "# still typing while the service is away" in file_text(project, "outage.py")
-    assert workbench.toasts() == 0
+    assert workbench.toasts() == []
     workbench.screenshot("outage")
     assert not service.store.events(shown.suggestion_id, "dismissed")
 
@@ -222,4 +229,4 @@ def test_service_outage_leaves_the_editor_usable(
     workbench.wait_status(rf"prefloop {re.escape(service.model_version())}", timeout=30)
     # And suggestions come back.
     suggest(workbench, service.store, "    return ", latencies)
-    assert workbench.toasts() == 0
+    assert workbench.toasts() == []

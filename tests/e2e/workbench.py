@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import re
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -219,9 +219,7 @@ class CodeServer:
         root.mkdir(parents=True, exist_ok=True)
         for sub in ("user-data/User", "extensions", "xdg/config", "xdg/data", "xdg/cache", "tmp"):
             (root / sub).mkdir(parents=True, exist_ok=True)
-        (root / "config.yaml").write_text(
-            f"bind-addr: 127.0.0.1:{port}\nauth: none\ncert: false\n"
-        )
+        (root / "config.yaml").write_text(f"bind-addr: 127.0.0.1:{port}\nauth: none\ncert: false\n")
         (root / "user-data" / "User" / "settings.json").write_text(
             json.dumps(user_settings(server_url, sys.executable, settings), indent=2)
         )
@@ -339,10 +337,8 @@ class Workbench:
         proc = self.proc
         if proc is None:
             return
-        try:
+        with suppress(E2EError, OSError, ValueError):
             self.call("close")
-        except (E2EError, OSError, ValueError):
-            pass
         if proc.stdin is not None:
             proc.stdin.close()
         try:
@@ -412,7 +408,7 @@ class Workbench:
         self.call("wait", selector=".quick-input-widget input")
         self.call("type", text=title)
         self.call(
-            "waitText", selector=".quick-input-list .monaco-list-row", pattern=_escape(title)
+            "waitText", selector=".quick-input-list .monaco-list-row", pattern=re.escape(title)
         )
         self.call("press", key="Enter")
         self.call("wait", selector=".quick-input-widget", state="hidden")
@@ -428,8 +424,13 @@ class Workbench:
         self.call("wait", selector=".quick-input-widget", state="hidden")
         return [str(r) for r in rows]
 
-    def toasts(self) -> int:
-        return int(self.call("count", selector=TOAST))
+    def toasts(self) -> list[str]:
+        """The texts of the notification popups on screen."""
+        return [str(t) for t in self.call("texts", selector=TOAST)]
+
+    def clear_notifications(self) -> None:
+        self.run_command("Notifications: Clear All Notifications")
+        self.call("wait", selector=TOAST, state="detached")
 
     def screenshot(self, name: str) -> Path:
         path = self.artifacts / f"{name}.png"
@@ -439,23 +440,3 @@ class Workbench:
     def save_file(self) -> None:
         self.call("press", key="Control+S")
         self.call("wait", selector=".tabs-container .tab.active.dirty", state="detached")
-
-
-def _escape(text: str) -> str:
-    import re
-
-    return re.escape(text)
-
-
-@contextmanager
-def running(*stoppers: Callable[[], None]) -> Iterator[None]:
-    try:
-        yield
-    finally:
-        for stop in stoppers:
-            stop()
-
-
-def copy_screenshot(src: Path, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, dest)
