@@ -9,62 +9,14 @@ deadline; the tests run in file order on one editor, and the outage test goes la
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import CHECKPOINTS, Latencies, Service
-from tests.e2e.workbench import Store, Workbench, candidate_texts, service_ms, wait_for
+from tests.e2e.workbench import Workbench, start_line, suggest, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.vscode]
-
-
-@dataclass
-class Shown:
-    """A suggestion on screen and its row in the store."""
-
-    suggestion_id: str
-    ghost: str
-    candidate: str
-    row: dict[str, Any]
-
-
-def normalize(text: str) -> str:
-    return text.replace("\u00a0", " ").strip()
-
-
-def start_line(bench: Workbench, name: str) -> None:
-    """Opens ``name`` and puts the cursor on its last (empty) line."""
-    bench.open_file(name)
-    bench.call("press", key="Control+End")
-
-
-def suggest(bench: Workbench, store: Store, line: str, latencies: Latencies | None = None) -> Shown:
-    """Types ``line`` and waits for ghost text; returns it with the suggestion the store
-    holds for exactly that place (the text before the cursor ends with ``line``), once
-    the language server has reported it shown."""
-    before = {row["id"] for row in store.suggestions()}
-    ms = bench.type_and_time(line)
-    ghost = normalize(bench.ghost_text())
-    assert ghost, "ghost text is empty"
-
-    def matching() -> dict[str, Any] | None:
-        rows = [
-            r
-            for r in store.suggestions()
-            if r["id"] not in before and r["prefix"].endswith(line) and r["path"].endswith(".py")
-        ]
-        return rows[-1] if rows else None
-
-    row = wait_for(matching, f"a stored suggestion for {line!r}")
-    candidate = candidate_texts(row)[0]
-    assert normalize(candidate) == ghost, (candidate, ghost)
-    store.wait_event(row["id"], "shown")
-    if latencies is not None:
-        latencies.add(ms, row["id"], service_ms(row))
-    return Shown(row["id"], ghost, candidate, row)
 
 
 def file_text(project: Path, name: str) -> str:
@@ -75,7 +27,7 @@ def test_ghost_text_comes_from_the_model(
     workbench: Workbench, service: Service, project: Path, latencies: Latencies
 ) -> None:
     start_line(workbench, "geometry.py")
-    shown = suggest(workbench, service.store, "    return math.", latencies)
+    shown = suggest(workbench, service.store, "    return math.", latencies.add)
     assert shown.row["language"] == "python"
     assert shown.row["path"] == "geometry.py"
     assert shown.row["model_version"] == service.model_version()
@@ -89,7 +41,7 @@ def test_tab_accepts(
     workbench: Workbench, service: Service, project: Path, latencies: Latencies
 ) -> None:
     start_line(workbench, "accept.py")
-    shown = suggest(workbench, service.store, "    return ", latencies)
+    shown = suggest(workbench, service.store, "    return ", latencies.add)
     workbench.call("press", key="Tab")
     event = service.store.wait_event(shown.suggestion_id, "accepted")
     assert event["text"] == shown.candidate
@@ -102,7 +54,7 @@ def test_accept_next_word_is_a_partial_acceptance(
     workbench: Workbench, service: Service, latencies: Latencies
 ) -> None:
     start_line(workbench, "words.py")
-    shown = suggest(workbench, service.store, '    return "Hello, " + ', latencies)
+    shown = suggest(workbench, service.store, '    return "Hello, " + ', latencies.add)
     # Leading whitespace is a word of its own to VS Code: accept it and one more word.
     for _ in range(2 if shown.candidate[:1].isspace() else 1):
         before = len(workbench.ghost_text())
@@ -126,7 +78,7 @@ def test_typing_over_is_dismissed_then_rewritten(
     workbench: Workbench, service: Service, project: Path, latencies: Latencies
 ) -> None:
     start_line(workbench, "typed.py")
-    shown = suggest(workbench, service.store, "    return ", latencies)
+    shown = suggest(workbench, service.store, "    return ", latencies.add)
     mine = next(t for t in ("x ** 2  # by hand", "pow(x, 2)  # by hand") if t[0] != shown.ghost[0])
     workbench.call("type", text=mine)
     dismissed = service.store.wait_event(shown.suggestion_id, "dismissed")
@@ -138,7 +90,7 @@ def test_typing_over_is_dismissed_then_rewritten(
 
 def test_escape_dismisses(workbench: Workbench, service: Service, latencies: Latencies) -> None:
     start_line(workbench, "escape.py")
-    shown = suggest(workbench, service.store, "    return ", latencies)
+    shown = suggest(workbench, service.store, "    return ", latencies.add)
     workbench.call("press", key="Escape")
     workbench.wait_no_ghost()
     dismissed = service.store.wait_event(shown.suggestion_id, "dismissed")
@@ -150,7 +102,7 @@ def test_edited_acceptance_is_retained_less(
     workbench: Workbench, service: Service, latencies: Latencies
 ) -> None:
     start_line(workbench, "retain.py")
-    shown = suggest(workbench, service.store, "    return ", latencies)
+    shown = suggest(workbench, service.store, "    return ", latencies.add)
     workbench.call("press", key="Tab")
     service.store.wait_event(shown.suggestion_id, "accepted")
     first = service.store.wait_event(
@@ -196,7 +148,7 @@ def test_status_bar_and_commands(
     workbench.run_command("prefloop: Toggle Suggestions")
     workbench.wait_status(rf"prefloop {re.escape(version)}")
     assert workbench.ghost_text() == ""
-    shown = suggest(workbench, service.store, "x * ", latencies)
+    shown = suggest(workbench, service.store, "x * ", latencies.add)
     rows = service.store.suggestions()[before:]
     assert [r["id"] for r in rows] == [shown.suggestion_id]
     workbench.call("press", key="Escape")
@@ -207,7 +159,7 @@ def test_service_outage_leaves_the_editor_usable(
     workbench: Workbench, service: Service, project: Path, latencies: Latencies
 ) -> None:
     start_line(workbench, "outage.py")
-    shown = suggest(workbench, service.store, "    return ", latencies)
+    shown = suggest(workbench, service.store, "    return ", latencies.add)
     service.stop()
     # The suggestion on screen is still Escape-able; its dismissal waits in the spool.
     workbench.call("press", key="Escape")
@@ -228,5 +180,5 @@ def test_service_outage_leaves_the_editor_usable(
     assert dismissed["reason"] == "escaped"
     workbench.wait_status(rf"prefloop {re.escape(service.model_version())}", timeout=30)
     # And suggestions come back.
-    suggest(workbench, service.store, "    return ", latencies)
+    suggest(workbench, service.store, "    return ", latencies.add)
     assert workbench.toasts() == []

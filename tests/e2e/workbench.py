@@ -440,3 +440,59 @@ class Workbench:
     def save_file(self) -> None:
         self.call("press", key="Control+S")
         self.call("wait", selector=".tabs-container .tab.active.dirty", state="detached")
+
+
+# ---- a suggestion, as a user gets it ---------------------------------------------------
+
+
+@dataclass
+class Shown:
+    """A suggestion on screen and its row in the store."""
+
+    suggestion_id: str
+    ghost: str
+    candidate: str
+    row: dict[str, Any]
+
+
+def normalize(text: str) -> str:
+    return text.replace("\u00a0", " ").strip()
+
+
+def start_line(bench: Workbench, name: str) -> None:
+    """Opens ``name`` and puts the cursor on its last (empty) line."""
+    bench.open_file(name)
+    bench.call("press", key="Control+End")
+
+
+def suggest(
+    bench: Workbench,
+    store: Store,
+    line: str,
+    on_measured: Callable[[float, str, float | None], None] | None = None,
+) -> Shown:
+    """Types ``line`` and waits for ghost text; returns it with the suggestion the store
+    holds for exactly that place (the text before the cursor ends with ``line``), once
+    the language server has reported it shown."""
+    before = {row["id"] for row in store.suggestions()}
+    ms = bench.type_and_time(line)
+    ghost = normalize(bench.ghost_text())
+    if not ghost:
+        raise E2EError("ghost text is empty")
+
+    def matching() -> dict[str, Any] | None:
+        rows = [
+            r
+            for r in store.suggestions()
+            if r["id"] not in before and r["prefix"].endswith(line) and r["path"].endswith(".py")
+        ]
+        return rows[-1] if rows else None
+
+    row = wait_for(matching, f"a stored suggestion for {line!r}")
+    candidate = candidate_texts(row)[0]
+    if normalize(candidate) != ghost:
+        raise E2EError(f"on screen {ghost!r}, stored {candidate!r}")
+    store.wait_event(row["id"], "shown")
+    if on_measured is not None:
+        on_measured(ms, row["id"], service_ms(row))
+    return Shown(row["id"], ghost, candidate, row)
