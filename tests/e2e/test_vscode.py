@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import CHECKPOINTS, Latencies, Service
-from tests.e2e.workbench import Workbench, start_line, suggest, wait_for
+from tests.e2e.workbench import TOAST, Workbench, start_line, suggest, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.vscode]
 
@@ -137,6 +137,11 @@ def test_status_bar_and_commands(
     for title in ("Toggle Suggestions", "Show Status", "Show Log", "Trigger Retrain"):
         assert f"prefloop: {title}" in entries, entries
     assert not any("Dismiss the Visible" in e for e in entries)
+    workbench.run_command("prefloop: Show Status")
+    shown_status = workbench.call("waitText", selector=TOAST, pattern=r"Service: .* \(connected\)")
+    assert f"Service: {service.url} (connected)" in shown_status
+    assert f"Model version: {version}" in shown_status
+    workbench.clear_notifications()
 
     workbench.run_command("prefloop: Toggle Suggestions")
     workbench.wait_status(r"prefloop: off")
