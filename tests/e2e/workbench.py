@@ -470,12 +470,13 @@ def suggest(
     store: Store,
     line: str,
     on_measured: Callable[[float, str, float | None], None] | None = None,
+    timeout: float = 60.0,
 ) -> Shown:
     """Types ``line`` and waits for ghost text; returns it with the suggestion the store
     holds for exactly that place (the text before the cursor ends with ``line``), once
     the language server has reported it shown."""
     before = {row["id"] for row in store.suggestions()}
-    ms = bench.type_and_time(line)
+    ms = bench.type_and_time(line, timeout=timeout)
     ghost = normalize(bench.ghost_text())
     if not ghost:
         raise E2EError("ghost text is empty")
