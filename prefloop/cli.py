@@ -274,6 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
     cli_models.add_parsers(sub, common)
 
     pairs_cli.add_parsers(sub, common)
+
+    from prefloop.trainer import demo
+
+    demo.add_parsers(sub, common)
     return parser
 
 
