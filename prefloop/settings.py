@@ -209,6 +209,13 @@ class Settings(BaseSettings):
         default=True,
         description="Run the verifiable checks (parse, undefined names, security smells).",
     )
+    judge_pairwise: bool = Field(
+        default=True,
+        description=(
+            "Break near ties with one pairwise comparison (both orders) of the best- and "
+            "worst-scored candidates when they are closer than pairs_min_score_gap."
+        ),
+    )
 
     # --- registry and hot swap ---
     registry_keep: int = Field(

@@ -32,6 +32,8 @@ def cmd_pairs_build(args: argparse.Namespace) -> int:
         f"{report.suggestions} suggestions re-read in {report.seconds:.2f} s"
     )
     print(f"added    {report.pairs_added} ({added})")
+    if report.pairwise_breaks:
+        print(f"         {report.pairwise_breaks} judge_ranking ties broken by a pairwise verdict")
     print(f"updated  {report.pairs_updated}, removed {report.pairs_removed}")
     print(f"dropped  {sum(report.dropped.values())} ({dropped})")
     print(f"store    train {report.train}, heldout {report.heldout}")

@@ -9,7 +9,9 @@ Four sources, each pair keeping its source, a weight and the ids of its evidence
 * ``accept_vs_alternative``: chosen is a candidate the user accepted and kept, rejected
   another candidate of the same request that was never shown and was judged lower;
 * ``judge_ranking``: the best- and worst-judged candidates of a request, when their scores
-  differ by at least ``pairs_min_score_gap``.
+  differ by at least ``pairs_min_score_gap``; when they are closer (a tie included), a
+  stored pairwise verdict (a ``pairwise:`` critique) between two of its judged candidates
+  in which one won in both orders makes the winner chosen and the loser rejected.
 
 The prompt of every pair is the stored prompt of its suggestion: the text the engine saw,
 with the same template and truncation.
@@ -97,6 +99,8 @@ class BuildReport:
     pairs_removed: int = 0
     build_id: int | None = None
     by_source: dict[str, int] = field(default_factory=dict)
+    # judge_ranking pairs derived from a pairwise verdict (near ties broken)
+    pairwise_breaks: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -119,6 +123,8 @@ class _Suggestion:
     rewritten: dict[int, tuple[str, str]] = field(default_factory=dict)
     llm: dict[int, list[tuple[str, float]]] = field(default_factory=dict)
     checks: dict[int, list[tuple[str, float]]] = field(default_factory=dict)
+    # consistent pairwise verdicts: (critique id, winner index, loser index)
+    pairwise: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -194,7 +200,8 @@ WHERE e.rowid > ? AND e.rowid <= ? AND +e.kind IN ('accepted', 'retained', 'rewr
 _AFFECTED_BY_CRITIQUES = """
 INSERT OR IGNORE INTO _pb_affected
 SELECT c.suggestion_id FROM critiques c
-WHERE c.rowid > ? AND c.rowid <= ? AND c.status = 'ok' AND c.scores IS NOT NULL
+WHERE c.rowid > ? AND c.rowid <= ? AND c.status = 'ok'
+  AND (c.scores IS NOT NULL OR c.judge LIKE 'pairwise:%')
   AND EXISTS (SELECT 1 FROM suggestions s WHERE s.id = c.suggestion_id
               AND s.n >= 2 AND json_valid(s.candidates)
             AND json_array_length(s.candidates) >= 2)
@@ -204,7 +211,8 @@ WHERE c.rowid > ? AND c.rowid <= ? AND c.status = 'ok' AND c.scores IS NOT NULL
 def _mark_affected(conn: sqlite3.Connection, ev: tuple[int, int], cr: tuple[int, int]) -> None:
     """The suggestions whose pairs new evidence can change: a rewrite, a retention snapshot
     that differs from the suggestion, an accept or snapshot of a request with several
-    candidates or with pairs already, a critique of a request with several candidates."""
+    candidates or with pairs already, a critique (a pairwise verdict included) of a
+    request with several candidates."""
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS _pb_affected (id TEXT PRIMARY KEY)")
     conn.execute("DELETE FROM _pb_affected")
     conn.execute(_AFFECTED_BY_EVENTS, ev)
@@ -250,7 +258,7 @@ def _load(conn: sqlite3.Connection) -> dict[str, _Suggestion]:
     for sid, cid, index, judge, scores in conn.execute(
         "SELECT c.suggestion_id, c.id, c.candidate_index, c.judge, c.scores "
         "FROM _pb_affected a CROSS JOIN critiques c ON c.suggestion_id = a.id "
-        "WHERE c.status = 'ok' AND c.scores IS NOT NULL"
+        "WHERE c.status = 'ok' AND c.scores IS NOT NULL AND c.judge NOT LIKE 'pairwise:%'"
     ):
         s = out.get(sid)
         if s is None:
@@ -265,7 +273,34 @@ def _load(conn: sqlite3.Connection) -> dict[str, _Suggestion]:
             s.checks.setdefault(index or 0, []).append((cid, min(values)))
         else:
             s.llm.setdefault(index or 0, []).append((cid, sum(values) / len(values)))
+    for sid, cid, findings in conn.execute(
+        "SELECT c.suggestion_id, c.id, c.findings "
+        "FROM _pb_affected a CROSS JOIN critiques c ON c.suggestion_id = a.id "
+        "WHERE c.status = 'ok' AND c.judge LIKE 'pairwise:%' ORDER BY c.id"
+    ):
+        s = out.get(sid)
+        verdict = _pairwise_verdict(findings)
+        if s is not None and verdict is not None:
+            s.pairwise.append((cid, *verdict))
     return out
+
+
+def _pairwise_verdict(findings: str | None) -> tuple[int, int] | None:
+    """(winner, loser) of a stored pairwise verdict in which one candidate won in both
+    orders; None for a tie, an inconsistent or unreadable verdict."""
+    try:
+        found = json.loads(findings or "")
+        a, b, winner = found["a"], found["b"], found["winner"]
+        consistent = found["consistent"] is True
+    except (ValueError, TypeError, KeyError):
+        return None
+    if not (consistent and isinstance(a, int) and isinstance(b, int) and a != b):
+        return None
+    if winner == "a":
+        return a, b
+    if winner == "b":
+        return b, a
+    return None
 
 
 # ---- deriving the pairs --------------------------------------------------------------
@@ -283,7 +318,12 @@ def _judged(s: _Suggestion, index: int) -> tuple[str, float, list[str]] | None:
     return None
 
 
-def _derive(s: _Suggestion, settings: Settings, dropped: dict[str, int]) -> list[_Pair]:
+def _derive(
+    s: _Suggestion,
+    settings: Settings,
+    dropped: dict[str, int],
+    breaks: dict[str, int] | None = None,
+) -> list[_Pair]:
     pairs: list[_Pair] = []
     n = len(s.candidates)
 
@@ -378,9 +418,30 @@ def _derive(s: _Suggestion, settings: Settings, dropped: dict[str, int]) -> list
         )
         if len(ranked) >= 2:
             (best, bi), (worst, wi) = ranked[0], ranked[-1]
-            if best == worst:
+            close = best - worst < settings.pairs_min_score_gap
+            judged = {i for _, i in ranked}
+            broken = next(
+                (v for v in s.pairwise if kind == "llm" and v[1] in judged and v[2] in judged),
+                None,
+            )
+            if close and broken is not None:
+                cid, winner, loser = broken
+                add(
+                    "judge_ranking",
+                    f"{winner}:{loser}",
+                    s.candidates[winner],
+                    s.candidates[loser],
+                    settings.pairs_weight_judge,
+                    [],
+                    scored[winner][2] + scored[loser][2] + [cid],
+                    (winner, loser),
+                    winner,
+                )
+                if breaks is not None:
+                    breaks["pairwise"] = breaks.get("pairwise", 0) + 1
+            elif best == worst:
                 dropped["tie"] += 1
-            elif best - worst < settings.pairs_min_score_gap:
+            elif close:
                 dropped["small_gap"] += 1
             else:
                 add(
@@ -749,6 +810,7 @@ def build_pairs(db_path: Path, settings: Settings, *, full: bool = False) -> Bui
         raise FileNotFoundError(f"no database at {db_path}")
     migrate(db_path)
     dropped = dict.fromkeys(DROP_REASONS, 0)
+    breaks = {"pairwise": 0}
     with contextlib.closing(connect(db_path)) as conn:
         conn.isolation_level = None
         # Read phase: one snapshot, no write lock (the service keeps writing meanwhile).
@@ -765,7 +827,7 @@ def build_pairs(db_path: Path, settings: Settings, *, full: bool = False) -> Bui
         suggestions = _load(conn)
         raw: list[_Pair] = []
         for s in sorted(suggestions.values(), key=lambda s: (s.created_at, s.id)):
-            raw.extend(_derive(s, settings, dropped))
+            raw.extend(_derive(s, settings, dropped, breaks))
         new_cache: list[tuple[str, int, str, str]] = []
         kept = _filter(conn, raw, settings, dropped, new_cache)
         existing = {
@@ -856,6 +918,7 @@ def build_pairs(db_path: Path, settings: Settings, *, full: bool = False) -> Bui
                 pairs_removed=len(existing),
                 build_id=build_id,
                 by_source=by_source,
+                pairwise_breaks=breaks["pairwise"],
             )
             conn.execute(
                 "UPDATE pair_builds SET finished_at = ?, events_seen = ?, suggestions = ?, "

@@ -8,7 +8,8 @@ shown, moved away from, replaced) carry no user signal.
 For each judge: ``agreement`` is the chance that a kept candidate scores higher than a
 rejected one (ties count half; 0.5 is chance, 1.0 full agreement), ``top1`` the share of
 suggestions with a kept candidate among several critiqued ones where the kept candidate
-scores highest (ties split).
+scores highest (ties split). Pairwise verdicts (``pairwise:`` judges) score no single
+candidate and are left out.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+from prefloop.server.judge.records import PAIRWISE_PREFIX
 
 Signal = Literal["kept", "rejected"]
 KEEP_SIMILARITY = 0.5
@@ -120,6 +123,8 @@ def agreement_by_judge(
 ) -> list[JudgeAgreement]:
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in critiques:
+        if str(row["judge"]).startswith(PAIRWISE_PREFIX):
+            continue
         groups[(row["judge"], row["rubric_version"])].append(row)
     report = []
     for (judge, version), rows in sorted(groups.items()):
@@ -162,7 +167,7 @@ _CRITIQUES = """
 SELECT c.suggestion_id, c.candidate_index, c.judge, c.judge_model, c.rubric_version,
        c.status, c.scores, c.attempts
 FROM critiques c JOIN suggestions s ON s.id = c.suggestion_id
-WHERE s.created_at >= ?
+WHERE s.created_at >= ? AND c.judge NOT LIKE 'pairwise:%'
 """
 _COUNTS = """
 SELECT (SELECT count(*) FROM suggestions WHERE created_at >= ?),

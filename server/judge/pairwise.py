@@ -1,8 +1,10 @@
 """Pairwise judging: which of two completions for the same context is better.
 
-The trainer uses it to order candidates and to break ties between equally scored ones.
-Each pair is asked in both orders (A/B, then B/A); verdicts that disagree reveal position
-bias and count as a tie.
+The judge worker uses it to break ties: when a suggestion's best- and worst-scored
+candidates are closer than ``pairs_min_score_gap``, it compares the two and stores the
+verdict as a ``pairwise:<judge>`` critique, which the pair builder turns into a
+``judge_ranking`` pair when one candidate won in both orders. Each pair is asked in both
+orders (A/B, then B/A); verdicts that disagree reveal position bias and count as a tie.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from prefloop.server.judge.rubric import (
     load_rubric,
     load_templates,
 )
-from prefloop.server.judge.worker import build_backend, judge_options
 from prefloop.settings import Settings
 
 Winner = Literal["a", "b", "tie"]
@@ -197,6 +198,8 @@ async def _compare_pairs(
     items: Sequence[tuple[JudgeContext, str, str]],
     engine: Engine | None,
 ) -> list[PairwiseVerdict]:
+    from prefloop.server.judge.worker import build_backend, judge_options
+
     own: Engine | None = None
     if settings.judge_backend == "engine" and engine is None:
         from prefloop.server.engines import create_engine

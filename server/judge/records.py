@@ -11,7 +11,7 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
@@ -22,8 +22,13 @@ from prefloop.server.judge.critic import Outcome
 from prefloop.store import utcnow
 from prefloop.writer import Writer
 
+if TYPE_CHECKING:
+    from prefloop.server.judge.pairwise import PairwiseVerdict
+
 CHECKS_JUDGE = "check:syntax"
 """The check every candidate gets; its rows mark a suggestion as checked."""
+PAIRWISE_PREFIX = "pairwise:"
+"""Judges of pairwise verdicts start with this; their rows hold no per-candidate scores."""
 
 COLUMNS = (
     "id",
@@ -120,6 +125,34 @@ def check_rows(
     ]
 
 
+def pairwise_judge(judge: str) -> str:
+    return f"{PAIRWISE_PREFIX}{judge}"
+
+
+def pairwise_row(ctx: JudgeContext, a: int, b: int, verdict: PairwiseVerdict) -> dict[str, Any]:
+    """The row of a pairwise verdict between candidates ``a`` and ``b``: its
+    ``candidate_index`` is the winner's (``a``'s on a tie or a failure), ``findings`` holds
+    ``{"a", "b", "winner", "consistent"}``, ``scores`` stays empty."""
+    judge = pairwise_judge(verdict.judge)
+    winner_index = b if verdict.winner == "b" else a
+    row = _base(ctx, winner_index, judge, verdict.rubric_version)
+    row["id"] = f"{ctx.suggestion_id}:{a}~{b}:{judge}:{verdict.rubric_version}"
+    failed = verdict.winner is None
+    return {
+        **row,
+        "judge_model": verdict.judge_model,
+        "status": "failed" if failed else "ok",
+        "scores": None,
+        "rationale": "\n".join(verdict.rationales) or None,
+        "error": "; ".join(verdict.errors)[:2000] if failed else None,
+        "attempts": verdict.attempts,
+        "duration_ms": round(verdict.duration_ms, 1),
+        "findings": {"a": a, "b": b, "winner": verdict.winner, "consistent": verdict.consistent},
+        "answer": None,
+        "position": None,
+    }
+
+
 def _prepare(row: dict[str, Any]) -> list[Any]:
     out = dict(row)
     for key in _TEXT:
@@ -127,9 +160,11 @@ def _prepare(row: dict[str, Any]) -> list[Any]:
             out[key] = redact(out[key])
     if out.get("scores") is not None:
         out["scores"] = json.dumps(out["scores"])
-    if out.get("findings") is not None:
+    if isinstance(out.get("findings"), list):
         findings = [{**f, "message": redact(str(f.get("message", "")))} for f in out["findings"]]
         out["findings"] = json.dumps(findings, ensure_ascii=False)
+    elif out.get("findings") is not None:
+        out["findings"] = json.dumps(out["findings"], ensure_ascii=False)
     return [out.get(c) for c in COLUMNS]
 
 

@@ -7,6 +7,11 @@ request path: with the ``engine`` judge it uses the serving model only while tha
 and gives it up when :meth:`JudgeWorker.on_request` says a suggestion needs it. A judge
 that cannot be reached pauses the LLM critiques (with backoff) and records nothing; a
 judge that answers badly is retried and then recorded as failed.
+
+When the best- and worst-scored candidates of a suggestion are closer than
+``pairs_min_score_gap`` (a tie included), the worker then compares those two pairwise, in
+both orders, and stores the verdict as one ``pairwise:<judge>`` critique (``judge_pairwise``
+turns this off).
 """
 
 from __future__ import annotations
@@ -31,15 +36,17 @@ from prefloop.server.judge.backends import (
 from prefloop.server.judge.checks import CHECKS_VERSION, check_suggestion
 from prefloop.server.judge.context import JudgeContext
 from prefloop.server.judge.critic import JudgeOptions, Outcome, critique
+from prefloop.server.judge.pairwise import PairwiseVerdict, compare
 from prefloop.server.judge.records import (
     CHECKS_JUDGE,
     check_rows,
     llm_rows,
     load_context,
+    pairwise_row,
     pending_suggestions,
     write_critiques,
 )
-from prefloop.server.judge.rubric import Rubric, load_rubric
+from prefloop.server.judge.rubric import DEFAULT_PAIRWISE, Rubric, load_rubric, load_templates
 from prefloop.settings import Settings
 from prefloop.store import connect
 from prefloop.writer import Writer
@@ -88,6 +95,8 @@ class WorkerStats:
     first_try_ok: int = 0
     checked_suggestions: int = 0
     unavailable: int = 0
+    pairwise_ok: int = 0
+    pairwise_failed: int = 0
 
 
 class JudgeWorker:
@@ -107,6 +116,7 @@ class JudgeWorker:
         self.rubric = rubric or load_rubric(settings.judge_rubric)
         self.backend = backend if backend is not None else build_backend(settings, engine)
         self.options = judge_options(settings)
+        self.pairwise_templates = load_templates(DEFAULT_PAIRWISE)
         self.stats = WorkerStats()
         self._conn: sqlite3.Connection | None = None
         self._task: asyncio.Task[None] | None = None
@@ -245,7 +255,51 @@ class JudgeWorker:
         )
         await asyncio.wrap_future(write_critiques(self.writer, rows))
         self._count(outcomes)
+        if self.settings.judge_pairwise:
+            await self._break_tie(ctx, outcomes)
         return 1
+
+    async def _break_tie(self, ctx: JudgeContext, outcomes: Sequence[Outcome]) -> None:
+        """One pairwise comparison of the best- and worst-scored candidates when their
+        scores are closer than the pair builder's minimum gap; its verdict is stored as a
+        critique (a failed one when the judge answered badly)."""
+        assert self.backend is not None
+        pair = tie_to_break(outcomes, self.settings.pairs_min_score_gap)
+        if pair is None:
+            return
+        a, b = pair
+        try:
+            verdict = await compare(
+                self.backend,
+                ctx,
+                ctx.candidates[a],
+                ctx.candidates[b],
+                rubric=self.rubric,
+                templates=self.pairwise_templates,
+                options=self.options,
+            )
+        except JudgeUnavailable as exc:
+            self._unavailable(exc)
+            return
+        except Exception as exc:
+            log.exception("pairwise comparison of %s failed", ctx.suggestion_id)
+            verdict = PairwiseVerdict(
+                winner=None,
+                consistent=False,
+                rationales=(),
+                attempts=0,
+                duration_ms=0.0,
+                judge=self.backend.name,
+                judge_model=self.backend.model,
+                rubric_version=f"{self.pairwise_templates.version}/{self.rubric.version}",
+                errors=(f"internal error: {type(exc).__name__}: {exc}"[:500],),
+            )
+        row = pairwise_row(ctx, a, b, verdict)
+        await asyncio.wrap_future(write_critiques(self.writer, [row]))
+        if verdict.winner is None:
+            self.stats.pairwise_failed += 1
+        else:
+            self.stats.pairwise_ok += 1
 
     def _unavailable(self, exc: JudgeUnavailable) -> None:
         self._failures += 1
@@ -262,6 +316,22 @@ class JudgeWorker:
                 self.stats.first_try_ok += int(o.attempts == 1)
             else:
                 self.stats.critiques_failed += 1
+
+
+def tie_to_break(outcomes: Sequence[Outcome], min_gap: float) -> tuple[int, int] | None:
+    """(best, worst) candidate indices when at least two candidates were scored and the
+    best and worst mean scores differ by less than ``min_gap``; ranked like the pair
+    builder ranks them (higher mean first, then lower index)."""
+    means = [
+        (sum(o.scores.values()) / len(o.scores), o.index)
+        for o in outcomes
+        if o.status == "ok" and o.scores
+    ]
+    if len(means) < 2:
+        return None
+    ranked = sorted(means, key=lambda t: (-t[0], t[1]))
+    (best, bi), (worst, wi) = ranked[0], ranked[-1]
+    return (bi, wi) if best - worst < min_gap else None
 
 
 def _internal_failure(ctx: JudgeContext, exc: Exception) -> list[Outcome]:

@@ -274,3 +274,104 @@ async def test_judge_texts_are_redacted_before_storage(writer: Writer, tmp_path:
     assert token not in row["answer"] and "<SECRET:github_token>" in row["answer"]
     for path in tmp_path.glob("prefloop.db*"):
         assert token.encode() not in path.read_bytes(), path
+
+
+# ---- pairwise tie-breaks ----------------------------------------------------------
+
+
+def pairwise_verdict(winner: str) -> Reply:
+    return Reply(json.dumps({"winner": winner, "rationale": f"{winner} reads better"}))
+
+
+HIGH = Reply(json.dumps({"scores": dict.fromkeys(SCORES, 5), "rationale": "Clean."}))
+
+
+async def test_worker_breaks_a_near_tie_with_one_pairwise_verdict(
+    writer: Writer, tmp_path: Path
+) -> None:
+    [sid] = add_backlog(writer, SNIPPETS[:1])
+    first, second = SNIPPETS[0].candidates
+    # candidate 0 scores 4.33, candidate 1 scores 5: closer than the default gap of 2, so
+    # candidate 1 (best) is compared with candidate 0 (worst); candidate 0 wins both orders
+    replies = [GOOD, HIGH, pairwise_verdict("B"), pairwise_verdict("A")]
+    with scripted_judge(replies) as judge:
+        worker = JudgeWorker(settings_for(judge, tmp_path, judge_checks=False), None, writer)
+        await worker.start(poll=False)
+        try:
+            assert await worker.run_once() == 1
+            assert await worker.run_once() == 0, "a pairwise verdict makes nothing pending"
+        finally:
+            await worker.stop()
+    assert len(judge.requests) == 4
+    shown = [r["messages"][1]["content"] for r in judge.requests[2:]]
+    assert shown[0].index(second) < shown[0].index(first), "best-scored candidate is A first"
+    assert shown[1].index(first) < shown[1].index(second), "then the order is swapped"
+    [row] = critiques(writer.db_path, "pairwise:llm:openai")
+    assert row["suggestion_id"] == sid and row["status"] == "ok"
+    assert row["candidate_index"] == 0, "the winner's index"
+    assert row["findings"] == {"a": 1, "b": 0, "winner": "b", "consistent": True}
+    assert row["scores"] is None and row["error"] is None
+    assert row["attempts"] == 2 and row["duration_ms"] > 0
+    assert row["rationale"] == "B reads better\nA reads better"
+    assert row["judge_model"] == "scripted-judge"
+    assert row["rubric_version"] == "pairwise-v1/inline-v1"
+    assert len(critiques(writer.db_path, "llm:openai")) == 2
+    assert (worker.stats.pairwise_ok, worker.stats.pairwise_failed) == (1, 0)
+
+
+async def test_garbage_pairwise_answers_are_recorded_failed_and_the_worker_goes_on(
+    writer: Writer, tmp_path: Path
+) -> None:
+    python, go = add_backlog(writer, SNIPPETS[:2])
+    # newest first: the go suggestion ties and gets garbage in both orders (2 attempts
+    # each), then the python suggestion ties and gets a consistent verdict
+    replies = [GOOD, GOOD] + [GARBAGE] * 4 + [GOOD, GOOD, pairwise_verdict("A")]
+    replies.append(pairwise_verdict("B"))
+    overrides = {"judge_checks": False, "judge_concurrency": 1}
+    with scripted_judge(replies) as judge:
+        worker = JudgeWorker(settings_for(judge, tmp_path, **overrides), None, writer)
+        await worker.start(poll=False)
+        try:
+            assert await worker.run_once() == 1
+            assert await worker.run_once() == 1
+            assert await worker.run_once() == 0
+        finally:
+            await worker.stop()
+    assert len(judge.requests) == 10
+    rows = {r["suggestion_id"]: r for r in critiques(writer.db_path, "pairwise:llm:openai")}
+    failed = rows[go]
+    assert failed["status"] == "failed" and failed["attempts"] == 4
+    assert failed["findings"] == {"a": 0, "b": 1, "winner": None, "consistent": False}
+    assert failed["candidate_index"] == 0 and failed["scores"] is None
+    assert failed["error"].count("no JSON object in the answer") == 4
+    ok = rows[python]
+    assert ok["status"] == "ok" and ok["candidate_index"] == 0
+    assert ok["findings"] == {"a": 0, "b": 1, "winner": "a", "consistent": True}
+    assert (worker.stats.pairwise_ok, worker.stats.pairwise_failed) == (1, 1)
+    assert worker.stats.critiques_ok == 4 and worker.stats.critiques_failed == 0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "replies"),
+    [
+        ({"judge_pairwise": False}, [GOOD, GOOD]),
+        ({"pairs_min_score_gap": 0.5}, [GOOD, HIGH]),
+        ({}, [GOOD, PARTIAL, PARTIAL]),
+    ],
+    ids=["off", "gap-wide-enough", "one-scored-candidate"],
+)
+async def test_no_pairwise_comparison_without_a_near_tie(
+    writer: Writer, tmp_path: Path, overrides: dict[str, object], replies: list[Reply]
+) -> None:
+    add_backlog(writer, SNIPPETS[:1])
+    with scripted_judge(replies) as judge:
+        settings = settings_for(judge, tmp_path, judge_checks=False, **overrides)
+        worker = JudgeWorker(settings, None, writer)
+        await worker.start(poll=False)
+        try:
+            assert await worker.run_once() == 1
+        finally:
+            await worker.stop()
+    assert len(judge.requests) == len(replies), "no request beyond the critiques"
+    assert critiques(writer.db_path, "pairwise:llm:openai") == []
+    assert len(critiques(writer.db_path, "llm:openai")) == 2

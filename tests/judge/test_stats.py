@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from prefloop.protocol import EVENT_ADAPTER
-from prefloop.server.judge.agreement import auc, user_signals
+from prefloop.server.judge.agreement import agreement_by_judge, auc, user_signals
 from prefloop.server.judge.checks import CheckResult
 from prefloop.server.judge.context import JudgeContext
 from prefloop.server.judge.critic import Outcome
-from prefloop.server.judge.records import check_rows, llm_rows, write_critiques
+from prefloop.server.judge.pairwise import PairwiseVerdict
+from prefloop.server.judge.records import check_rows, llm_rows, pairwise_row, write_critiques
 from prefloop.writer import Writer
 from tests.judge.backlog import Logged, add_backlog
 
@@ -101,7 +102,10 @@ async def test_prefloop_stats_reports_agreement(tmp_path: Path) -> None:
             (0, CheckResult("syntax", "ast", "ok", 5)),
             (1, CheckResult("syntax", "ast", "ok", 5)),
         ]
-        write_critiques(writer, rows + check_rows(ctx, checks)).result(10)
+        # a pairwise verdict (the second candidate won) scores no single candidate
+        verdict = PairwiseVerdict("b", True, ("b",), 2, 1.0, "llm:engine", "m", "pairwise-v1")
+        pairwise = pairwise_row(ctx, 0, 1, verdict)
+        write_critiques(writer, [*rows, *check_rows(ctx, checks), pairwise]).result(10)
     writer.stop()
 
     result = subprocess.run(
@@ -124,12 +128,13 @@ async def test_prefloop_stats_reports_agreement(tmp_path: Path) -> None:
     assert report["suggestions"] == 4 and report["shown"] == 4 and report["accepted"] == 2
     assert report["acceptance_rate"] == 0.5
     judges = {j["judge"]: j for j in report["judges"]}
+    assert set(judges) == {"llm:engine", "check:syntax"}, "pairwise rows left out"
     llm = judges["llm:engine"]
     assert llm["kept"] == 2 and llm["rejected"] == 2
     assert llm["mean_kept"] == 4.5 and llm["mean_rejected"] == 3.0
     assert llm["agreement"] == 0.875  # kept 5, 4 vs rejected 2, 4: three wins, one tie
     assert llm["top1"] == 1.0 and llm["top1_suggestions"] == 2
-    assert llm["ok"] == 8 and llm["first_try"] == 4
+    assert llm["ok"] == 8 and llm["first_try"] == 4 and llm["critiques"] == 8
     assert judges["check:syntax"]["agreement"] == 0.5
 
     table = subprocess.run(
@@ -151,3 +156,15 @@ def test_prefloop_stats_without_a_database(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 1 and "no database" in result.stderr
+
+
+def test_agreement_leaves_pairwise_rows_out() -> None:
+    rows = [
+        {"suggestion_id": "s", "candidate_index": 0, "judge": "llm:x", "judge_model": "m",
+         "rubric_version": "v", "status": "ok", "scores": {"fit": 5}, "attempts": 1},
+        {"suggestion_id": "s", "candidate_index": 1, "judge": "pairwise:llm:x",
+         "judge_model": "m", "rubric_version": "p/v", "status": "failed", "scores": None,
+         "attempts": 4},
+    ]  # fmt: skip
+    [only] = agreement_by_judge(rows, {("s", 1): "kept"})
+    assert (only.judge, only.critiques, only.failed) == ("llm:x", 1, 0)

@@ -16,6 +16,7 @@ from prefloop.server.engines.hf import TransformersEngine
 from prefloop.server.judge.backends import EngineBackend
 from prefloop.server.judge.context import JudgeContext
 from prefloop.server.judge.critic import JudgeOptions, critique
+from prefloop.server.judge.pairwise import compare
 from prefloop.server.judge.records import CHECKS_JUDGE
 from prefloop.server.judge.rubric import load_rubric
 from prefloop.server.judge.worker import JudgeWorker
@@ -102,6 +103,24 @@ async def test_a_suggestion_request_preempts_the_judge(tiny_engine: Transformers
     assert tiny_engine.stats.cancelled == cancelled + 1
     [outcome] = await asyncio.wait_for(task, 120)
     assert outcome.attempts == 1, "the preempted attempt is repeated, not counted"
+
+
+async def test_a_suggestion_request_preempts_a_pairwise_comparison(
+    tiny_engine: TransformersEngine,
+) -> None:
+    backend = EngineBackend(tiny_engine, model_label="tiny", idle_seconds=0.2)
+    backend._last_activity = 0.0
+    ctx = JudgeContext("s-pair", "python", "a.py", "x = ", "", ("1", "2"))
+    options = JudgeOptions(max_attempts=1, timeout=60.0, max_tokens=1500)
+    cancelled = tiny_engine.stats.cancelled
+    task = asyncio.create_task(compare(backend, ctx, "1", "2", options=options))
+    await asyncio.sleep(0.4)
+    backend.preempt()
+    await asyncio.sleep(0.1)
+    assert tiny_engine.stats.cancelled == cancelled + 1
+    verdict = await asyncio.wait_for(task, 240)
+    assert verdict.attempts == 2, "one per order: the preempted attempt is repeated"
+    assert verdict.winner is None and len(verdict.errors) == 2, "a random model's garbage"
 
 
 @pytest.mark.slow

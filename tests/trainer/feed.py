@@ -13,7 +13,14 @@ from typing import Any
 from prefloop.protocol import EVENT_ADAPTER
 from prefloop.server.judge.checks import check_suggestion
 from prefloop.server.judge.critic import Outcome
-from prefloop.server.judge.records import check_rows, insert_critiques, llm_rows, load_context
+from prefloop.server.judge.pairwise import PairwiseVerdict, Winner
+from prefloop.server.judge.records import (
+    check_rows,
+    insert_critiques,
+    llm_rows,
+    load_context,
+    pairwise_row,
+)
 from prefloop.store import connect
 from prefloop.writer import IngestResult, Writer, insert_events, redact_event_texts, suggestion_row
 
@@ -99,6 +106,32 @@ class Feed:
         ]
         rows = llm_rows(ctx, outcomes, judge=judge, judge_model="m", rubric_version="inline-v1")
         self._store(rows)
+
+    def pairwise(
+        self,
+        sid: str,
+        a: int,
+        b: int,
+        winner: Winner | None,
+        *,
+        consistent: bool = True,
+        judge: str = "llm:engine",
+    ) -> str:
+        """A pairwise verdict between candidates ``a`` and ``b`` as the judge worker stores
+        it; returns the critique id."""
+        verdict = PairwiseVerdict(
+            winner=winner,
+            consistent=consistent,
+            rationales=("one reads better",),
+            attempts=2,
+            duration_ms=3.0,
+            judge=judge,
+            judge_model="m",
+            rubric_version="pairwise-v1/inline-v1",
+        )
+        row = pairwise_row(self._context(sid), a, b, verdict)
+        self._store([row])
+        return str(row["id"])
 
     def _store(self, rows: list[dict[str, Any]]) -> None:
         future = self.writer.submit(lambda db: insert_critiques(db, rows))

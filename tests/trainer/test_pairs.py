@@ -420,3 +420,65 @@ def test_checks_spread_over_processes_give_the_same_verdicts(
     with closing(sqlite3.connect(db)) as conn:
         failing = dict(conn.execute("SELECT worst, COUNT(*) FROM pair_checks GROUP BY worst"))
     assert failing == {"": 4, "names:1": 1, "syntax:1": 1}
+
+
+def test_a_consistent_pairwise_verdict_breaks_a_tie(tmp_path: Path, db: Path, feed: Feed) -> None:
+    sid = feed.suggestion(["a + b", "b + a", "sum((a, b))"])
+    feed.judged(sid, {0: 4, 1: 4, 2: 4})
+    first = build_pairs(db, settings(tmp_path, pairs_weight_judge=0.3))
+    assert first.pairs_added == 0 and first.dropped["tie"] == 1
+
+    # a newly stored verdict is new evidence: the next incremental build re-derives
+    cid = feed.pairwise(sid, 0, 2, "b")
+    report = build_pairs(db, settings(tmp_path, pairs_weight_judge=0.3))
+    assert report.suggestions == 1 and report.pairs_added == 1
+    assert report.dropped["tie"] == 0 and report.pairwise_breaks == 1
+    assert report.by_source["judge_ranking"] == 1
+    (pair,) = pair_rows(db)
+    assert (pair["source"], pair["chosen"], pair["rejected"], pair["weight"]) == (
+        "judge_ranking",
+        "sum((a, b))",
+        "a + b",
+        0.3,
+    )
+    evidence = json.loads(pair["evidence"])
+    assert evidence["candidates"] == [2, 0]
+    assert evidence["critiques"] == [
+        f"{sid}:2:engine:inline-v1",
+        f"{sid}:0:engine:inline-v1",
+        cid,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("winner", "consistent"),
+    [("a", False), ("tie", False), ("tie", True), (None, False)],
+    ids=["position-bias", "inconsistent-tie", "tie", "failed"],
+)
+def test_a_pairwise_verdict_without_a_clear_winner_leaves_a_tie(
+    tmp_path: Path, db: Path, feed: Feed, winner: str | None, consistent: bool
+) -> None:
+    sid = feed.suggestion(["a + b", "b + a"])
+    feed.judged(sid, {0: 4, 1: 4})
+    feed.pairwise(sid, 0, 1, winner, consistent=consistent)  # type: ignore[arg-type]
+    report = build_pairs(db, settings(tmp_path))
+    assert report.pairs_added == 0 and report.pairwise_breaks == 0
+    assert report.dropped["tie"] == 1
+
+
+def test_a_pairwise_verdict_breaks_a_small_gap_but_not_a_wide_one(
+    tmp_path: Path, db: Path, feed: Feed
+) -> None:
+    close = feed.suggestion(["a + b", "b - a"])
+    feed.judged(close, {0: 4, 1: 3})
+    feed.pairwise(close, 0, 1, "b")
+    wide = feed.suggestion(["a + b", "b - a"], prompt="# wide\n")
+    feed.judged(wide, {0: 5, 1: 2})
+    feed.pairwise(wide, 0, 1, "b")
+    report = build_pairs(db, settings(tmp_path))
+    assert report.pairs_added == 2 and report.pairwise_breaks == 1
+    assert report.dropped["small_gap"] == 0
+    pairs = {p["suggestion_id"]: p for p in pair_rows(db)}
+    assert pairs[close]["chosen"] == "b - a", "the pairwise winner"
+    assert pairs[wide]["chosen"] == "a + b", "scores far enough apart decide"
+    assert len(json.loads(pairs[wide]["evidence"])["critiques"]) == 2
