@@ -34,6 +34,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from prefloop import __version__
+from prefloop.admin import existing_admin_token
 from prefloop.protocol import (
     MAX_TEXT_CHARS,
     Event,
@@ -101,7 +102,7 @@ class PrefloopLanguageServer(LanguageServer):
             settings.server_url,
             connect_timeout=settings.lsp_connect_timeout,
             request_timeout=settings.lsp_request_timeout,
-            token=self.config.token,
+            token=self.config.token or existing_admin_token(settings),
         )
         self.delivery = EventDelivery(_open_spool(settings.spool_dir), self.service)
         self.delivery.start()

@@ -178,5 +178,9 @@ class ServiceClient:
                 "message": "the service refused: set an admin token (initializationOptions.token)",
             }
         if status >= 400:
-            return {"ok": False, "available": True, "message": f"the service answered {status}"}
+            reason = body.get("error") if isinstance(body, dict) else None
+            message = f"the service answered {status}"
+            if isinstance(reason, str) and reason:
+                message += f": {reason}"
+            return {"ok": False, "available": True, "message": message}
         return {"ok": True, "available": True, "message": "retraining started", "result": body}

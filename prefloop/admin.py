@@ -55,6 +55,17 @@ def admin_token(settings: Settings) -> str:
     return token
 
 
+def existing_admin_token(settings: Settings) -> str | None:
+    """The admin token if one is configured or was generated in this home; never creates one
+    (a language server on the service's machine uses it to ask for a retrain)."""
+    if settings.admin_token is not None and settings.admin_token.get_secret_value():
+        return settings.admin_token.get_secret_value()
+    try:
+        return _read(token_path(settings))
+    except (OSError, ValueError):
+        return None
+
+
 def _read(path: Path) -> str:
     token = path.read_text(encoding="utf-8").strip()
     if not token:

@@ -71,14 +71,25 @@ async def test_status_toggle_and_retrain(tiny_server: ServerProcess, tmp_path: P
         assert await ed.command("prefloop.toggle", True) == {"enabled": True}
         assert await ed.complete(uri, ed.end(uri))
 
+        # This editor's home holds no admin token: the service refuses, and says why.
         retrain = await ed.command("prefloop.retrain")
-        assert retrain["ok"] is False and retrain["available"] is False
-        assert "not available" in retrain["message"]
+        assert retrain["ok"] is False and retrain["available"] is True
+        assert "admin token" in retrain["message"]
 
         with pytest.raises(JsonRpcException):
             await ed.command("prefloop.accept", 1, 2)
         with pytest.raises(JsonRpcException):
             await ed.command("prefloop.noSuchCommand")
+
+
+async def test_retrain_with_the_local_admin_token(tiny_server: ServerProcess) -> None:
+    # A language server on the service's machine and home finds the admin token there;
+    # the service then answers with its own reason (no feedback to train on yet).
+    async with lsp_session(tiny_server.url, tiny_server.home) as ed:
+        retrain = await ed.command("prefloop.retrain")
+    assert retrain["ok"] is False and retrain["available"] is True
+    assert retrain["message"].startswith("the service answered 422: ")
+    assert "no training pairs" in retrain["message"]
 
 
 async def test_newer_request_cancels_the_older_end_to_end(
