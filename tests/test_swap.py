@@ -191,12 +191,13 @@ def test_generation_in_flight_finishes_on_the_version_it_started_with(
     swappable: Swappable,
 ) -> None:
     before = served(swappable)
-    long = {"max_tokens": 300}
+    long = {"max_tokens": 2048}
     with swappable.server.client() as client:
         reference = suggest(client, **long).json()
     assert reference["model_version"] == before
-    # Long enough that the promotion below lands while it runs.
-    assert reference["timings"]["generate_ms"] > 600
+    # Long enough (seconds) that the promotion below lands while it runs.
+    assert reference["timings"]["generate_ms"] > 1500
+    new = swappable.register("b")
     out: dict[str, Any] = {}
 
     def ask() -> None:
@@ -205,8 +206,10 @@ def test_generation_in_flight_finishes_on_the_version_it_started_with(
 
     asker = threading.Thread(target=ask)
     asker.start()
-    time.sleep(0.3)
-    new = swappable.register("b")
+    deadline = time.monotonic() + 30
+    while not httpx.get(swappable.server.url + "/healthz").json()["engine"]["busy"]:
+        assert time.monotonic() < deadline, "the generation never started"
+        time.sleep(0.01)
     with swappable.admin() as admin:
         response = admin.post("/admin/promote", json={"version": new.id})
     assert response.status_code == 200, response.text
@@ -267,8 +270,12 @@ def test_broken_adapter_is_refused_and_serving_continues(swappable: Swappable) -
         assert (current.id if current else "base") == before
         # Promoted behind the service's back: polling refuses it once and keeps serving.
         registry.promote(swappable.settings, broken.id, notify=False)
-        time.sleep(2)
-        health = httpx.get(swappable.server.url + "/healthz").json()
+        deadline = time.monotonic() + 30
+        while (health := httpx.get(swappable.server.url + "/healthz").json())["swap"][
+            "promoted"
+        ] != broken.id:
+            assert time.monotonic() < deadline, "the poller never looked at the registry"
+            time.sleep(0.1)
         assert health["model_version"] == before
         assert health["swap"]["promoted"] == broken.id and health["swap"]["in_sync"] is False
         with swappable.server.client() as client:

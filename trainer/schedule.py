@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prefloop.settings import Settings
+from prefloop.store import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -114,17 +115,18 @@ class TrainingSchedule:
         from prefloop.trainer.run import NotEnoughPairs, RunInProgress, start_run
 
         with self._lock:
+            at = utcnow()
             try:
                 run_id = start_run(self.settings, reason="schedule")
             except (NotEnoughPairs, RunInProgress) as exc:
-                self.last_check = {"started": None, "why_not": str(exc)}
+                self.last_check = {"at": at, "started": None, "why_not": str(exc)}
                 log.info("scheduled retrain skipped: %s", exc)
                 return None
             except Exception as exc:
-                self.last_check = {"started": None, "why_not": f"error: {exc}"}
+                self.last_check = {"at": at, "started": None, "why_not": f"error: {exc}"}
                 log.exception("scheduled retrain could not start")
                 return None
-            self.last_check = {"started": run_id, "why_not": None}
+            self.last_check = {"at": at, "started": run_id, "why_not": None}
             return run_id
 
     def next_run_time(self) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -57,6 +57,13 @@ def engine_settings(tmp_path: Path, model: Path, **overrides: object) -> Setting
     return Settings(**values)  # type: ignore[arg-type]
 
 
+async def wait_until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
 async def test_garbage_from_a_random_model_is_retried_then_recorded_failed(
     tiny_engine: TransformersEngine, tiny_model_dir: Path, writer: Writer, tmp_path: Path
 ) -> None:
@@ -97,10 +104,16 @@ async def test_a_suggestion_request_preempts_the_judge(tiny_engine: Transformers
     options = JudgeOptions(max_attempts=1, timeout=60.0, max_tokens=1500)
     cancelled = tiny_engine.stats.cancelled
     task = asyncio.create_task(critique(backend, load_rubric(), ctx, options))
-    await asyncio.sleep(0.4)
+
+    async def busy() -> bool:
+        return bool((await tiny_engine.health())["busy"])
+
+    async def cancelled_once() -> bool:
+        return tiny_engine.stats.cancelled == cancelled + 1
+
+    await wait_until(busy, "the judge's generation to start")
     backend.preempt()
-    await asyncio.sleep(0.1)
-    assert tiny_engine.stats.cancelled == cancelled + 1
+    await wait_until(cancelled_once, "the cancellation")
     [outcome] = await asyncio.wait_for(task, 120)
     assert outcome.attempts == 1, "the preempted attempt is repeated, not counted"
 
@@ -114,10 +127,16 @@ async def test_a_suggestion_request_preempts_a_pairwise_comparison(
     options = JudgeOptions(max_attempts=1, timeout=60.0, max_tokens=1500)
     cancelled = tiny_engine.stats.cancelled
     task = asyncio.create_task(compare(backend, ctx, "1", "2", options=options))
-    await asyncio.sleep(0.4)
+
+    async def busy() -> bool:
+        return bool((await tiny_engine.health())["busy"])
+
+    async def cancelled_once() -> bool:
+        return tiny_engine.stats.cancelled == cancelled + 1
+
+    await wait_until(busy, "the judge's generation to start")
     backend.preempt()
-    await asyncio.sleep(0.1)
-    assert tiny_engine.stats.cancelled == cancelled + 1
+    await wait_until(cancelled_once, "the cancellation")
     verdict = await asyncio.wait_for(task, 240)
     assert verdict.attempts == 2, "one per order: the preempted attempt is repeated"
     assert verdict.winner is None and len(verdict.errors) == 2, "a random model's garbage"

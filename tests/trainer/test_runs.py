@@ -10,6 +10,7 @@ import sys
 import time
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,6 +45,17 @@ def _wait_for_step(settings, run_id: str, step: int = 1, timeout: float = 180) -
         assert run["status"] in ("queued", "running"), run
         time.sleep(0.2)
     raise AssertionError(f"run {run_id} did not reach step {step}")
+
+
+def wait_check(schedule: TrainingSchedule, *, after: str, timeout: float = 30) -> dict[str, Any]:
+    """The schedule's first look at the data that began after ``after`` (a timestamp)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        check = schedule.last_check
+        if check is not None and check["at"] > after:
+            return check
+        time.sleep(0.1)
+    raise AssertionError(f"the schedule made no check after {after!r}")
 
 
 def test_run_trains_gates_registers_and_promotes(tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -211,9 +223,9 @@ def test_schedule_starts_a_run_only_with_enough_new_pairs(
     schedule.start()
     try:
         assert schedule.next_run_time() is not None
-        time.sleep(2.5)
+        check = wait_check(schedule, after="")
         assert list_runs(settings) == []
-        assert schedule.last_check and "only 4 new pair" in schedule.last_check["why_not"]
+        assert check["started"] is None and "only 4 new pair" in check["why_not"]
         add_pairs(settings.db_path, train=4, heldout=1)
         deadline = time.monotonic() + 30
         while not list_runs(settings) and time.monotonic() < deadline:
@@ -223,7 +235,10 @@ def test_schedule_starts_a_run_only_with_enough_new_pairs(
         run = wait_run(settings, runs[0]["id"], TIMEOUT)
         assert run["status"] in ("succeeded", "rejected"), run["error"]
         # The data it used is no longer new: later ticks start nothing.
-        time.sleep(2.5)
+        check = wait_check(schedule, after=run["finished_at"])
+        while "already running" in (check["why_not"] or ""):  # its process is exiting
+            check = wait_check(schedule, after=check["at"])
+        assert check["started"] is None and "new pair" in check["why_not"]
         assert len(list_runs(settings)) == 1
         described = schedule.describe()
         assert described["schedule"] == "every 1s"
