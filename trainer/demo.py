@@ -183,6 +183,8 @@ def run_demo(
 
     timings: dict[str, float] = {}
     t0 = time.monotonic()
+    if home is not None and (home / "prefloop.db").exists():
+        raise DemoError(f"{home} already holds a prefloop database; give the demo a new directory")
     model_dir = prepare_embedded(settings, report=report)
     own_home = home is None
     demo_home = home or Path(tempfile.mkdtemp(prefix="prefloop-demo-"))
