@@ -44,6 +44,9 @@ def test_feedback_for_annotated_signatures_moves_the_served_model(
     prefs = run["gate"]["preferences"]
     assert prefs["candidate"]["accuracy"] >= prefs["current"]["accuracy"]
     assert prefs["candidate"]["margin"] > prefs["current"]["margin"]
+    probes = run["gate"]["probes"]
+    assert probes["candidate"]["degenerate"] <= probes["current"]["degenerate"]
+    assert probes["candidate"]["syntax_valid_rate"] >= probes["current"]["syntax_valid_rate"] - 0.2
 
     # The swap happened under load without failing a request, and both versions answered.
     assert result.failed_requests == []
