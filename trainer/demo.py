@@ -196,6 +196,7 @@ def run_demo(
         "PREFLOOP_SWAP_POLL_SECONDS": "1",
     }
     service = DemoService(demo_home, model_dir, env=service_env)
+    editor: BackgroundEditor | None = None
     report(f"starting prefloop serve on the embedded model in {demo_home}")
     service.start()
     timings["start"] = time.monotonic() - t0
@@ -241,7 +242,6 @@ def run_demo(
             run = wait_run(demo_settings, run_id, timeout=1800)
             timings["train"] = time.monotonic() - t
             if run_exit_code(run) != 0:
-                editor.stop()
                 raise DemoError(
                     f"run {run_id} ended {run.get('status')}: {run.get('error') or run.get('gate')}"
                 )
@@ -277,6 +277,8 @@ def run_demo(
             versions_served=editor.versions,
         )
     finally:
+        if editor is not None:
+            editor.stop()
         service.stop()
         if own_home and not keep:
             shutil.rmtree(demo_home, ignore_errors=True)
