@@ -43,21 +43,7 @@ def make_wrong_shape_adapter(tokenizer_dir: Path, out: Path, work: Path) -> Path
     """A well-formed LoRA adapter for a model of another width (refused by the tiny model)."""
     other = work / "other-width-model"
     if not (other / "config.json").is_file():
-        import torch
-        from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+        from tests.conftest import build_tiny_model
 
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-        config = LlamaConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=4096,
-            tie_word_embeddings=True,
-        )
-        torch.manual_seed(0)
-        LlamaForCausalLM(config).save_pretrained(other)
-        tokenizer.save_pretrained(other)
+        build_tiny_model(other, tokenizer_dir, hidden_size=32)
     return make_lora_adapter(other, out, seed=9)

@@ -31,7 +31,7 @@ def embedded_model_dir() -> Path:
     return prepare_embedded(Settings(home=shared_home()))
 
 
-def build_tiny_model(out: Path, tokenizer_dir: Path) -> Path:
+def build_tiny_model(out: Path, tokenizer_dir: Path, *, hidden_size: int = 64) -> Path:
     """A tiny Llama with random weights (fixed seed) and a real tokenizer, saved to ``out``."""
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
@@ -39,8 +39,8 @@ def build_tiny_model(out: Path, tokenizer_dir: Path) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
