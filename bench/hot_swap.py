@@ -28,9 +28,9 @@ from typing import Any
 import httpx
 
 from bench.common import REPO, RESULTS, ServerProcess, cpu_note, shared_home, start_server, summary
+from prefloop import registry
 from prefloop.models import prepare_embedded
 from prefloop.settings import Settings
-from prefloop.trainer import registry
 from tests.adapters import make_lora_adapter
 from tests.load import ContinuousLoad
 

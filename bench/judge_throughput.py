@@ -30,7 +30,7 @@ from prefloop.server.engines.hf import TransformersEngine
 from prefloop.server.judge.records import CHECKS_JUDGE, read_critiques
 from prefloop.server.judge.worker import JudgeWorker
 from prefloop.settings import Settings
-from prefloop.writer import Writer
+from prefloop.store.writer import Writer
 from tests.judge.backlog import Logged, add_backlog
 
 BACKLOG = (

@@ -15,10 +15,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from pydantic import BaseModel, Field
 
+from prefloop import registry
 from prefloop.admin import admin_token, token_matches
 from prefloop.protocol import ErrorBody
-from prefloop.trainer import registry
-from prefloop.trainer.registry import NotPromotable, RegistryError, UnknownVersion
+from prefloop.registry import NotPromotable, RegistryError, UnknownVersion
 
 log = logging.getLogger(__name__)
 

@@ -35,8 +35,8 @@ from prefloop.server.suggestions import ClientGone, SuggestionService, Supersede
 from prefloop.server.swap import Swapper
 from prefloop.server.training_api import router as training_router
 from prefloop.settings import Settings
+from prefloop.store.writer import Writer
 from prefloop.trainer.schedule import TrainingSchedule
-from prefloop.writer import Writer
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from prefloop.server.metrics import Metrics
 from prefloop.server.postprocess import postprocess_candidates
 from prefloop.server.prompting import FimTemplate, build_prompt, resolve_template
 from prefloop.settings import Settings
-from prefloop.writer import Writer, suggestion_row
+from prefloop.store.writer import Writer, suggestion_row
 
 DISCONNECT_POLL_SECONDS = 0.05
 

@@ -19,10 +19,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from prefloop import registry
 from prefloop.server.engines import BASE_VERSION, Engine
 from prefloop.settings import Settings
 from prefloop.store import utcnow
-from prefloop.trainer import registry
 
 log = logging.getLogger(__name__)
 

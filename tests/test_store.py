@@ -10,7 +10,7 @@ import pytest
 
 from prefloop.protocol import EVENT_ADAPTER
 from prefloop.store import Store, applied_migrations, migrate, parse_since
-from prefloop.writer import Writer, suggestion_row
+from prefloop.store.writer import Writer, suggestion_row
 
 TABLES = ("suggestions", "events", "critiques", "pairs", "model_versions", "training_runs")
 

@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
+from prefloop import registry
 from prefloop.settings import Settings
-from prefloop.trainer import registry
 from tests.adapters import make_lora_adapter, make_wrong_shape_adapter
 from tests.conftest import REPO, ServerProcess, start_server
 from tests.load import ContinuousLoad

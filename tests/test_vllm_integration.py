@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from prefloop import registry
 from prefloop.settings import Settings
-from prefloop.trainer import registry
 from tests.adapters import make_lora_adapter
 from tests.conftest import ServerProcess, start_server
 from tests.load import ContinuousLoad

@@ -50,8 +50,8 @@ def _summary(metrics: dict[str, Any], limit: int = 3) -> str:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    from prefloop import registry
     from prefloop.cli import _existing_db, _settings
-    from prefloop.trainer import registry
 
     settings = _settings(args)
     _existing_db(settings)
@@ -100,7 +100,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def _tell_service(settings: Any, wanted: str) -> int:
     """Notify a running service; 1 when it refused the version it was asked to serve."""
-    from prefloop.trainer import registry
+    from prefloop import registry
 
     result = registry.notify_service(settings)
     if result.ok:
@@ -114,8 +114,8 @@ def _tell_service(settings: Any, wanted: str) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
+    from prefloop import registry
     from prefloop.cli import CommandError, _existing_db, _settings
-    from prefloop.trainer import registry
 
     settings = _settings(args)
     _existing_db(settings)
@@ -135,8 +135,8 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
+    from prefloop import registry
     from prefloop.cli import CommandError, _existing_db, _settings
-    from prefloop.trainer import registry
 
     settings = _settings(args)
     _existing_db(settings)

@@ -528,8 +528,8 @@ def run_in_process(
     ``lock_fd`` is the training lock handed down by :func:`start_run`; without it the lock
     is taken here (:class:`RunInProgress` if another run holds it).
     """
+    from prefloop import registry
     from prefloop.models import model_label, resolve_model
-    from prefloop.trainer import registry
     from prefloop.trainer.dpo import resolve_device
     from prefloop.trainer.gate import Thresholds, evaluate
 

@@ -20,7 +20,7 @@ from prefloop.server.judge.checks import CHECKS_VERSION, CheckResult
 from prefloop.server.judge.context import JudgeContext
 from prefloop.server.judge.critic import Outcome
 from prefloop.store import utcnow
-from prefloop.writer import Writer
+from prefloop.store.writer import Writer
 
 if TYPE_CHECKING:
     from prefloop.server.judge.pairwise import PairwiseVerdict

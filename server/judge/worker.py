@@ -49,7 +49,7 @@ from prefloop.server.judge.records import (
 from prefloop.server.judge.rubric import DEFAULT_PAIRWISE, Rubric, load_rubric, load_templates
 from prefloop.settings import Settings
 from prefloop.store import connect
-from prefloop.writer import Writer
+from prefloop.store.writer import Writer
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from prefloop.server.judge.records import read_critiques
-from prefloop.writer import Writer, suggestion_row
+from prefloop.store.writer import Writer, suggestion_row
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from prefloop.server.judge.records import CHECKS_JUDGE
 from prefloop.server.judge.rubric import load_rubric
 from prefloop.server.judge.worker import JudgeWorker
 from prefloop.settings import Settings
-from prefloop.writer import Writer
+from prefloop.store.writer import Writer
 from tests.judge.backlog import SNIPPETS, add_backlog, critiques
 from tests.judge.scripted_judge import Reply, ScriptedJudge, scripted_judge
 

@@ -17,7 +17,7 @@ from prefloop.server.judge.context import JudgeContext
 from prefloop.server.judge.critic import Outcome
 from prefloop.server.judge.pairwise import PairwiseVerdict
 from prefloop.server.judge.records import check_rows, llm_rows, pairwise_row, write_critiques
-from prefloop.writer import Writer
+from prefloop.store.writer import Writer
 from tests.judge.backlog import Logged, add_backlog
 
 

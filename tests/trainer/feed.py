@@ -22,7 +22,13 @@ from prefloop.server.judge.records import (
     pairwise_row,
 )
 from prefloop.store import connect
-from prefloop.writer import IngestResult, Writer, insert_events, redact_event_texts, suggestion_row
+from prefloop.store.writer import (
+    IngestResult,
+    Writer,
+    insert_events,
+    redact_event_texts,
+    suggestion_row,
+)
 
 PREFIX = "def add(a, b):\n    return "
 

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from prefloop import admin
+from prefloop import admin, registry
+from prefloop.registry import BASE, NotPromotable, RegistryError, UnknownVersion
 from prefloop.settings import Settings
 from prefloop.store import connect
-from prefloop.trainer import registry
-from prefloop.trainer.registry import BASE, NotPromotable, RegistryError, UnknownVersion
 from tests.adapters import make_lora_adapter
 
 REPO = Path(__file__).resolve().parents[2]
@@ -144,7 +143,7 @@ def test_crash_between_rename_and_commit_leaves_no_version(
 import os, sys
 from pathlib import Path
 from prefloop.settings import Settings
-from prefloop.trainer import registry
+from prefloop import registry
 real_rename = os.rename
 def rename_then_die(src, dst):
     real_rename(src, dst)

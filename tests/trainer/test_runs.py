@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from prefloop import registry
 from prefloop.store import migrate, utcnow
-from prefloop.trainer import registry
 from prefloop.trainer.config import load_config
 from prefloop.trainer.run import (
     NotEnoughPairs,

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from prefloop import registry
 from prefloop.settings import Settings
-from prefloop.trainer import registry
 from tests.conftest import ServerProcess, start_server
 from tests.trainer.training_data import FAST, LENIENT_PROBES, LONG, add_pairs
 

@@ -1,6 +1,6 @@
 """The SQLite store: schema, migrations and read queries.
 
-All database access goes through this module and :mod:`prefloop.writer`. The schema is
+All database access goes through this module and :mod:`prefloop.store.writer`. The schema is
 created and upgraded by ``sqlite_utils`` migrations; the database runs in WAL mode so
 readers never block the single writer.
 """
