@@ -160,3 +160,12 @@ def test_the_check_finds_sql(source: str) -> None:
 )
 def test_the_check_passes_what_is_not_sql(source: str) -> None:
     assert find_sql(source, "probe.py") == []
+
+
+def test_the_contracts_see_the_installed_layout(tmp_path: Path) -> None:
+    from scripts.lint_imports import lay_out
+
+    lay_out(tmp_path)
+    for module in ("cli", "store/writer", "server/app", "lsp/server", "trainer/gate"):
+        assert (tmp_path / "prefloop" / f"{module}.py").is_file(), module
+    assert not list(tmp_path.rglob("__pycache__"))
