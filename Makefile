@@ -30,6 +30,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy prefloop server lsp trainer
+	$(BIN)/python -m scripts.lint_imports
 
 format: install
 	$(BIN)/ruff format .

@@ -17,7 +17,6 @@ polling. ``--vllm`` repeats the API rounds with the same model behind a CPU vLLM
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import shutil
 import tempfile
@@ -27,10 +26,11 @@ from typing import Any
 
 import httpx
 
-from bench.common import REPO, RESULTS, ServerProcess, cpu_note, shared_home, start_server, summary
+from bench.common import RESULTS, ServerProcess, cpu_note, shared_home, start_server, summary
 from prefloop import registry
 from prefloop.models import prepare_embedded
 from prefloop.settings import Settings
+from scripts import vllm_server
 from tests.adapters import make_lora_adapter
 from tests.load import ContinuousLoad
 
@@ -131,22 +131,11 @@ def bench_transformers(model_dir: Path, adapters: list[Path], count: int) -> dic
         server.stop()
 
 
-def _vllm_scripts() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "vllm_server", REPO / "scripts" / "vllm_server.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def bench_vllm(model_dir: Path, adapters: list[Path], count: int) -> dict[str, Any]:
-    scripts = _vllm_scripts()
     home = Path(tempfile.mkdtemp(prefix="prefloop-bench-swap-vllm-"))
-    proc = scripts.start(model_dir, 0, home / "vllm.log")
+    proc = vllm_server.start(model_dir, 0, home / "vllm.log")
     try:
-        scripts.wait_ready(proc.url, timeout=900, proc=proc)
+        vllm_server.wait_ready(proc.url, timeout=900, proc=proc)
         register_versions(Settings(home=home, registry_keep=100), adapters, count)
         server = start_server(
             home,
@@ -164,7 +153,7 @@ def bench_vllm(model_dir: Path, adapters: list[Path], count: int) -> dict[str, A
         finally:
             server.stop()
     finally:
-        scripts.stop(proc)
+        vllm_server.stop(proc)
 
 
 def main() -> None:

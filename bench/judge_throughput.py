@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import sqlite3
 import statistics
@@ -24,13 +23,14 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from bench.common import REPO, RESULTS, cpu_note, shared_home
+from bench.common import RESULTS, cpu_note, shared_home
 from prefloop.models import prepare_embedded
 from prefloop.server.engines.hf import TransformersEngine
 from prefloop.server.judge.records import CHECKS_JUDGE, read_critiques
 from prefloop.server.judge.worker import JudgeWorker
 from prefloop.settings import Settings
 from prefloop.store.writer import Writer
+from scripts import vllm_server
 from tests.judge.backlog import Logged, add_backlog
 
 BACKLOG = (
@@ -152,22 +152,11 @@ async def bench_engine(model_dir: Path, count: int, max_tokens: int) -> dict[str
         await engine.close()
 
 
-def _vllm_scripts() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "vllm_server", REPO / "scripts" / "vllm_server.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 async def bench_vllm(model_dir: Path, count: int, max_tokens: int) -> dict[str, Any]:
-    scripts = _vllm_scripts()
     home = Path(tempfile.mkdtemp(prefix="prefloop-bench-judge-vllm-"))
-    proc = scripts.start(model_dir, 0, home / "vllm.log")
+    proc = vllm_server.start(model_dir, 0, home / "vllm.log")
     try:
-        scripts.wait_ready(proc.url, timeout=600, proc=proc)
+        vllm_server.wait_ready(proc.url, timeout=600, proc=proc)
         settings = Settings(
             home=home,
             judge_backend="openai",
@@ -178,7 +167,7 @@ async def bench_vllm(model_dir: Path, count: int, max_tokens: int) -> dict[str, 
         )
         return await run_worker(settings, None, count)
     finally:
-        scripts.stop(proc)
+        vllm_server.stop(proc)
 
 
 def main() -> None:

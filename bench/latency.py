@@ -19,11 +19,10 @@ from pathlib import Path
 
 from bench.common import RESULTS, shared_home, start_server, summary
 from prefloop.models import prepare_embedded
+from prefloop.prompting import build_prompt, resolve_template, special_tokens
 from prefloop.server.engines import GenerationParams
 from prefloop.server.engines.hf import TransformersEngine
 from prefloop.server.postprocess import postprocess_candidates
-from prefloop.server.prompting import build_prompt, resolve_template
-from prefloop.server.suggestions import special_tokens
 from prefloop.settings import Settings
 
 CONTEXTS: list[tuple[str, str, str, str]] = [

@@ -19,7 +19,7 @@ import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 __all__ = [
     "AUTO",
@@ -36,6 +36,7 @@ __all__ = [
     "comment_markers",
     "detect_template",
     "resolve_template",
+    "special_tokens",
 ]
 
 AUTO = "auto"
@@ -200,12 +201,27 @@ def _normalize_token(token: str) -> str:
     return token.strip().lstrip("▁")
 
 
+def special_tokens(tokenizer: Any) -> list[str]:
+    """The strings of a tokenizer's special and added tokens, sorted, each once.
+
+    This is what :func:`detect_template` looks for the FIM markers in; serving and the
+    trainer's evaluation gate both take it from here, so they prompt a model alike. Any
+    object qualifies: the tokens are read from ``all_special_tokens`` and
+    ``get_added_vocab()`` where the tokenizer has them (a Hugging Face tokenizer has both).
+    """
+    tokens = set(getattr(tokenizer, "all_special_tokens", None) or [])
+    get_added = getattr(tokenizer, "get_added_vocab", None)
+    if callable(get_added):
+        tokens.update(get_added().keys())
+    return sorted(tokens)
+
+
 def detect_template(special_tokens: Iterable[str]) -> FimTemplate | None:
     """The FIM template whose three marker tokens are all among ``special_tokens``.
 
-    ``special_tokens`` are the strings of a tokenizer's special and added tokens, e.g.
-    ``[*tok.all_special_tokens, *tok.get_added_vocab()]``. Returns None when no template's
-    markers are all present (the model has no FIM format).
+    ``special_tokens`` are the strings of a tokenizer's special and added tokens, as
+    :func:`special_tokens` lists them. Returns None when no template's markers are all
+    present (the model has no FIM format).
     """
     present = {_normalize_token(token) for token in special_tokens}
     for template in TEMPLATES.values():

@@ -4,12 +4,14 @@ The server runs from its own virtual environment (``scripts/setup-vllm.sh`` crea
 it at ``$PREFLOOP_VLLM_VENV``, default ``<repo>/.vllm-venv``) and serves a local
 Hugging Face model directory with runtime LoRA loading enabled.
 
-Library use::
+Library use (from the repository root, as the tests and benchmarks do)::
 
-    proc = start("/path/to/model", 0, "vllm.log")   # port 0 picks a free port
-    wait_ready(proc.url, timeout=300, proc=proc)
-    ...                                              # talk to proc.url
-    stop(proc)
+    from scripts import vllm_server
+
+    proc = vllm_server.start("/path/to/model", 0, "vllm.log")   # port 0: a free port
+    vllm_server.wait_ready(proc.url, timeout=300, proc=proc)
+    ...                                                          # talk to proc.url
+    vllm_server.stop(proc)
 
 Command line::
 

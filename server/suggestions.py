@@ -13,11 +13,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from prefloop.prompting import FimTemplate, build_prompt, resolve_template, special_tokens
 from prefloop.protocol import Candidate, SuggestionRequest, SuggestionResponse, Timings
 from prefloop.server.engines import Engine, GenerationParams
 from prefloop.server.metrics import Metrics
 from prefloop.server.postprocess import postprocess_candidates
-from prefloop.server.prompting import FimTemplate, build_prompt, resolve_template
 from prefloop.settings import Settings
 from prefloop.store.writer import Writer, suggestion_row
 
@@ -30,14 +30,6 @@ class Superseded(Exception):
 
 class ClientGone(Exception):
     """The client closed the connection before the answer was ready."""
-
-
-def special_tokens(tokenizer: Any) -> list[str]:
-    tokens = set(getattr(tokenizer, "all_special_tokens", []) or [])
-    get_added = getattr(tokenizer, "get_added_vocab", None)
-    if callable(get_added):
-        tokens.update(get_added().keys())
-    return sorted(tokens)
 
 
 class SuggestionService:

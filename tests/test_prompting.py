@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from prefloop.server.prompting import (
+from prefloop.prompting import (
     GENERAL_STOP_SEQUENCES,
     MAX_CHARS_PER_TOKEN,
     PREFIX_ONLY_STOP_TOKENS,
@@ -738,7 +738,7 @@ def test_multi_megabyte_single_line_is_fast(bpe: Any) -> None:
 def test_modules_do_not_import_heavy_libraries() -> None:
     code = (
         "import sys\n"
-        "import prefloop.server.prompting, prefloop.server.postprocess\n"
+        "import prefloop.prompting, prefloop.server.postprocess\n"
         "heavy = [m for m in ('transformers', 'tokenizers', 'torch') if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )

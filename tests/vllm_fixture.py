@@ -7,29 +7,14 @@ that environment; CI never sets it.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def _load_scripts_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "prefloop_vllm_server", REPO / "scripts" / "vllm_server.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-vllm_server_script = _load_scripts_module()
+from scripts import vllm_server as vllm_server_script
 
 
 @dataclass

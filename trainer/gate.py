@@ -248,14 +248,6 @@ def pair_deltas(
     ]
 
 
-def special_tokens(tokenizer: Any) -> list[str]:
-    tokens = set(getattr(tokenizer, "all_special_tokens", []) or [])
-    get_added = getattr(tokenizer, "get_added_vocab", None)
-    if callable(get_added):
-        tokens.update(get_added().keys())
-    return sorted(tokens)
-
-
 def run_probes(
     model: Any,
     tokenizer: Any,
@@ -267,7 +259,7 @@ def run_probes(
     """Greedy completions of the probes with the engine's prompt format, timed."""
     import torch
 
-    from prefloop.prompting import build_prompt, resolve_template
+    from prefloop.prompting import build_prompt, resolve_template, special_tokens
 
     template = resolve_template(settings.fim_template, special_tokens(tokenizer))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else None

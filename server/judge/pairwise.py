@@ -23,6 +23,7 @@ from prefloop.server.judge.answers import describe, extract_json
 from prefloop.server.judge.backends import JudgeBackend
 from prefloop.server.judge.context import JudgeContext
 from prefloop.server.judge.critic import JudgeOptions, ask
+from prefloop.server.judge.from_settings import build_backend, judge_options
 from prefloop.server.judge.prompts import pairwise_prompt
 from prefloop.server.judge.rubric import (
     DEFAULT_PAIRWISE,
@@ -188,8 +189,8 @@ def compare_pairs(
     engine: Engine | None = None,
 ) -> list[PairwiseVerdict]:
     """Compare ``(context, a, b)`` items with the judge the settings choose, from code
-    without an event loop (the trainer). The ``engine`` judge loads its own engine when
-    none is given."""
+    without an event loop (a script, a command). The ``engine`` judge loads its own engine
+    when none is given."""
     return asyncio.run(_compare_pairs(settings, items, engine))
 
 
@@ -198,8 +199,6 @@ async def _compare_pairs(
     items: Sequence[tuple[JudgeContext, str, str]],
     engine: Engine | None,
 ) -> list[PairwiseVerdict]:
-    from prefloop.server.judge.worker import build_backend, judge_options
-
     own: Engine | None = None
     if settings.judge_backend == "engine" and engine is None:
         from prefloop.server.engines import create_engine

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
+from prefloop.checks.base import CHECKS_VERSION, CheckResult
 from prefloop.redaction import redact
-from prefloop.server.judge.checks import CHECKS_VERSION, CheckResult
 from prefloop.server.judge.context import JudgeContext
 from prefloop.server.judge.critic import Outcome
 from prefloop.store import utcnow

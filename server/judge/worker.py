@@ -24,18 +24,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from prefloop.models import model_label
+from prefloop.checks.base import CHECKS_VERSION
 from prefloop.server.engines.base import Engine
-from prefloop.server.judge.backends import (
-    EngineBackend,
-    JudgeBackend,
-    JudgeUnavailable,
-    OpenAIBackend,
-    backoff,
-)
-from prefloop.server.judge.checks import CHECKS_VERSION, check_suggestion
+from prefloop.server.judge.backends import JudgeBackend, JudgeUnavailable, backoff
 from prefloop.server.judge.context import JudgeContext
-from prefloop.server.judge.critic import JudgeOptions, Outcome, critique
+from prefloop.server.judge.critic import Outcome, critique
+from prefloop.server.judge.from_settings import build_backend, judge_options
 from prefloop.server.judge.pairwise import PairwiseVerdict, compare
 from prefloop.server.judge.records import (
     CHECKS_JUDGE,
@@ -47,6 +41,7 @@ from prefloop.server.judge.records import (
     write_critiques,
 )
 from prefloop.server.judge.rubric import DEFAULT_PAIRWISE, Rubric, load_rubric, load_templates
+from prefloop.server.judge.verification import check_suggestion
 from prefloop.settings import Settings
 from prefloop.store import connect
 from prefloop.store.writer import Writer
@@ -54,37 +49,6 @@ from prefloop.store.writer import Writer
 log = logging.getLogger(__name__)
 
 CHECK_BATCH = 20
-
-
-def build_backend(settings: Settings, engine: Engine | None) -> JudgeBackend | None:
-    """The judge backend the settings choose (None when the LLM judge is off)."""
-    if settings.judge_backend == "off":
-        return None
-    if settings.judge_backend == "openai":
-        key = settings.judge_api_key.get_secret_value() if settings.judge_api_key else None
-        return OpenAIBackend(
-            settings.judge_url,
-            model=settings.judge_model,
-            api=settings.judge_api,
-            api_key=key,
-            structured=settings.judge_structured,
-            timeout=settings.judge_timeout,
-        )
-    if engine is None:
-        raise ValueError("the `engine` judge needs the serving engine")
-    return EngineBackend(
-        engine, model_label=model_label(settings), idle_seconds=settings.judge_idle_seconds
-    )
-
-
-def judge_options(settings: Settings) -> JudgeOptions:
-    return JudgeOptions(
-        max_attempts=settings.judge_max_attempts,
-        timeout=settings.judge_timeout,
-        max_tokens=settings.judge_max_tokens,
-        context_chars=settings.judge_context_chars,
-        together=settings.judge_together,
-    )
 
 
 @dataclass

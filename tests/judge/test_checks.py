@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from prefloop.server.judge.checks import CheckResult, Insertion, check_candidate, language_of
-from prefloop.server.judge.checks.syntax import check_syntax
+from prefloop.checks.base import CheckResult, Insertion, language_of
+from prefloop.checks.syntax import check_syntax
+from prefloop.server.judge.verification import check_candidate
 
 
 def by_check(prefix: str, completion: str, suffix: str, language: str) -> dict[str, CheckResult]:
@@ -188,7 +189,7 @@ def test_language_detection(language: str, path: str, expected: str) -> None:
 
 
 def test_a_crashing_check_is_recorded_as_failed(monkeypatch: pytest.MonkeyPatch) -> None:
-    import prefloop.server.judge.checks as checks
+    import prefloop.server.judge.verification as checks
 
     def explode(ins: Insertion) -> CheckResult:
         raise RuntimeError("boom")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from prefloop.checks.base import CheckResult
 from prefloop.protocol import EVENT_ADAPTER
 from prefloop.server.judge.agreement import agreement_by_judge, auc, user_signals
-from prefloop.server.judge.checks import CheckResult
 from prefloop.server.judge.context import JudgeContext
 from prefloop.server.judge.critic import Outcome
 from prefloop.server.judge.pairwise import PairwiseVerdict

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from prefloop.protocol import EVENT_ADAPTER
-from prefloop.server.judge.checks import check_suggestion
 from prefloop.server.judge.critic import Outcome
 from prefloop.server.judge.pairwise import PairwiseVerdict, Winner
 from prefloop.server.judge.records import (
@@ -21,6 +20,7 @@ from prefloop.server.judge.records import (
     load_context,
     pairwise_row,
 )
+from prefloop.server.judge.verification import check_suggestion
 from prefloop.store import connect
 from prefloop.store.writer import (
     IngestResult,

@@ -1,8 +1,9 @@
-"""Verifiable checks of a completion, no LLM needed: does the file still parse after the
-insertion, does it add undefined names (Python), does it add security smells.
+"""The verifiable checks as the judge runs them: every check of every candidate of a
+logged suggestion, each timed, a crashing check recorded as ``failed``.
 
-The checks themselves live in :mod:`prefloop.checks` (the trainer uses them too); the
-modules here re-export them under their old names."""
+The checks themselves (:mod:`prefloop.checks`) are pure functions of the text; this module
+applies them to a :class:`~prefloop.server.judge.context.JudgeContext`.
+"""
 
 from __future__ import annotations
 
@@ -10,32 +11,18 @@ import logging
 import time
 from collections.abc import Callable
 
-from prefloop.checks.base import (
-    CHECKS_VERSION,
-    CheckResult,
-    Finding,
-    Insertion,
-    language_of,
-)
+from prefloop.checks.base import CheckResult, Insertion, language_of
 from prefloop.checks.names import check_names
 from prefloop.checks.security import check_security
 from prefloop.checks.syntax import check_syntax
 from prefloop.server.judge.context import JudgeContext
 
-__all__ = [
-    "CHECKS",
-    "CHECKS_VERSION",
-    "CheckResult",
-    "Finding",
-    "Insertion",
-    "check_candidate",
-    "check_suggestion",
-    "language_of",
-]
+__all__ = ["CHECKS", "check_candidate", "check_suggestion"]
 
 log = logging.getLogger(__name__)
 
 CHECKS = ("syntax", "names", "security")
+"""The checks the judge runs, in order (``names`` only for Python)."""
 
 
 def _timed(check: str, run: Callable[[], CheckResult]) -> CheckResult:
