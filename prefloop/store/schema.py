@@ -262,7 +262,8 @@ def migrate(path: Path | str) -> list[str]:
     """Create or upgrade the schema; returns the names of the migrations this call applied.
 
     Safe to call from any thread or process at any time, and cheap once the database is
-    up to date."""
+    up to date: the process remembers the file (device and inode) it brought up to date
+    at that path, so a database moved aside and replaced is migrated again."""
     key = Path(path).resolve()
     identity = _identity(key)
     if identity is not None and _migrated.get(key) == identity:
