@@ -26,7 +26,6 @@ import sqlite3
 import struct
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,13 +68,7 @@ class NotifyResult:
     served: str | None = None
 
 
-# ---- database access -----------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _connect(settings: Settings) -> Iterator[sqlite3.Connection]:
-    with records.opened(settings.db_path) as conn:
-        yield conn
+# ---- rules over the stored versions --------------------------------------------------
 
 
 def _get(conn: sqlite3.Connection, version_id: str) -> Version:
@@ -218,7 +211,7 @@ def register(
         copy = staging_dir(settings).resolve()
         shutil.copytree(staged, copy, dirs_exist_ok=True)
         staged = copy
-    with _connect(settings) as conn:
+    with records.opened(settings.db_path) as conn:
         with records.write(conn):
             number = _next_id(conn, adapters_dir)
             version_id = f"v{number}"
@@ -260,7 +253,7 @@ def _fsync_dir(path: Path) -> None:
 
 def reject(settings: Settings, version_id: str, reason: str) -> None:
     """Mark a version rejected (it stays listed for audit and can never be promoted)."""
-    with _connect(settings) as conn, records.write(conn):
+    with records.opened(settings.db_path) as conn, records.write(conn):
         version = _get(conn, version_id)
         if version.status == "promoted":
             raise NotPromotable(f"{version_id} is being served; roll back before rejecting it")
@@ -304,7 +297,7 @@ def promote(
             "base is not a registered version: `rollback` returns to it when no earlier "
             "version is left"
         )
-    with _connect(settings) as conn:
+    with records.opened(settings.db_path) as conn:
         with records.write(conn):
             version = _get(conn, version_id)
             if version.status == "rejected":
@@ -331,7 +324,7 @@ def promote(
 
 def rollback(settings: Settings, *, notify: bool = True, reason: str | None = None) -> str:
     """Serve the version promoted before the current one (or the base model); returns it."""
-    with _connect(settings) as conn, records.write(conn):
+    with records.opened(settings.db_path) as conn, records.write(conn):
         served = _current(conn)
         if served is None:
             raise NotPromotable("nothing to roll back: the base model is served")
@@ -345,30 +338,30 @@ def rollback(settings: Settings, *, notify: bool = True, reason: str | None = No
 
 def current(settings: Settings) -> Version | None:
     """The promoted version, or ``None`` when the base model is served."""
-    with _connect(settings) as conn:
+    with records.opened(settings.db_path) as conn:
         return _current(conn)
 
 
 def rollback_target(settings: Settings) -> str:
     """The version :func:`rollback` would serve now (``base`` when none is left)."""
-    with _connect(settings) as conn:
+    with records.opened(settings.db_path) as conn:
         return _rollback_target(conn, _current(conn))
 
 
 def get(settings: Settings, version_id: str) -> Version:
-    with _connect(settings) as conn:
+    with records.opened(settings.db_path) as conn:
         return _get(conn, version_id)
 
 
 def list_versions(settings: Settings) -> list[Version]:
     """Every registered version, newest first."""
-    with _connect(settings) as conn:
+    with records.opened(settings.db_path) as conn:
         return records.all_versions(conn)
 
 
 def history(settings: Settings) -> list[Promotion]:
     """Every promotion and rollback, oldest first."""
-    with _connect(settings) as conn:
+    with records.opened(settings.db_path) as conn:
         return records.promotions(conn)
 
 
@@ -380,7 +373,7 @@ def prune(settings: Settings) -> list[str]:
     adapter directory no row names, and abandoned staging directories."""
     adapters_dir = settings.adapters_dir
     pruned: list[str] = []
-    with _connect(settings) as conn:
+    with records.opened(settings.db_path) as conn:
         with records.write(conn):
             versions = records.all_versions(conn)
             served = _current(conn)
