@@ -10,57 +10,38 @@ after a crash is not stored twice.
 Senders *claim* a batch for a while (a lease) before posting it, so two language
 servers do not post the same events at once; a crashed sender's lease simply runs out.
 
-All methods block on disk and belong in a worker thread, never on the event loop.
+The statements live in :mod:`prefloop.store.spool`; this module adds the directory, the
+file's private mode and one lock per process. All methods block on disk and belong in a
+worker thread, never on the event loop.
 """
 
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+
+from prefloop.store import spool as statements
+from prefloop.store.spool import Spooled as Spooled
 
 SPOOL_FILE = "events.db"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS spool (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    body TEXT NOT NULL,
-    created REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    lease_owner TEXT,
-    lease_until REAL NOT NULL DEFAULT 0
-)
-"""
-
-
-@dataclass(frozen=True)
-class Spooled:
-    """One spooled event: its id, its JSON body, and how often it was refused before."""
-
-    id: str
-    body: str
-    attempts: int
-
 
 class Spool:
-    """A durable queue of event bodies keyed by event id."""
+    """A durable queue of event bodies keyed by event id.
 
-    def __init__(self, directory: Path) -> None:
+    ``clock`` gives the wall-clock time in seconds (leases are compared across
+    processes, so it must be shared by every language server)."""
+
+    def __init__(self, directory: Path, *, clock: Callable[[], float] = time.time) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         os.chmod(directory, 0o700)
         self.path = directory / SPOOL_FILE
+        self._clock = clock
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(
-            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-        )
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute(_SCHEMA)
+        self._conn = statements.open_spool(self.path)
         os.chmod(self.path, 0o600)
 
     def close(self) -> None:
@@ -69,52 +50,30 @@ class Spool:
 
     def add(self, items: Iterable[tuple[str, str]]) -> int:
         """Append (id, body) pairs; ids already spooled are ignored. Durable on return."""
-        rows = [(event_id, body, time.time()) for event_id, body in items]
+        now = self._clock()
+        rows = [(event_id, body, now) for event_id, body in items]
         with self._lock:
-            before = self._conn.total_changes
-            self._write("INSERT OR IGNORE INTO spool (id, body, created) VALUES (?, ?, ?)", rows)
-            return self._conn.total_changes - before
+            return statements.add(self._conn, rows)
 
     def claim(self, owner: str, limit: int, lease_seconds: float) -> list[Spooled]:
         """Lease up to ``limit`` of the oldest unleased events to ``owner``."""
-        now = time.time()
+        now = self._clock()
         with self._lock:
-            rows = self._conn.execute(
-                "UPDATE spool SET lease_owner = ?, lease_until = ? WHERE seq IN "
-                "(SELECT seq FROM spool WHERE lease_until <= ? ORDER BY seq LIMIT ?) "
-                "RETURNING seq, id, body, attempts",
-                (owner, now + lease_seconds, now, limit),
-            ).fetchall()
-        rows.sort()
-        return [Spooled(event_id, body, attempts) for _, event_id, body, attempts in rows]
+            return statements.claim(
+                self._conn, owner, limit, now=now, lease_until=now + lease_seconds
+            )
 
     def delete(self, ids: Sequence[str]) -> None:
         """Forget events the service has acknowledged (or refused for good)."""
         with self._lock:
-            self._write("DELETE FROM spool WHERE id = ?", [(i,) for i in ids])
+            statements.delete(self._conn, ids)
 
     def release(self, ids: Sequence[str], *, refused: bool = False) -> None:
         """Give leased events back for a later attempt (counting a refusal if ``refused``)."""
         with self._lock:
-            self._write(
-                "UPDATE spool SET lease_owner = NULL, lease_until = 0, "
-                "attempts = attempts + ? WHERE id = ?",
-                [(1 if refused else 0, i) for i in ids],
-            )
-
-    def _write(self, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
-        """Run ``sql`` for every row in one committed transaction (caller holds the lock)."""
-        if not rows:
-            return
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            self._conn.executemany(sql, rows)
-            self._conn.execute("COMMIT")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
+            statements.release(self._conn, ids, refused=refused)
 
     def count(self) -> int:
+        """How many events wait in the spool."""
         with self._lock:
-            row = self._conn.execute("SELECT count(*) FROM spool").fetchone()
-        return int(row[0])
+            return statements.count(self._conn)

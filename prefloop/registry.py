@@ -10,6 +10,9 @@ the ``promotions`` history in one transaction: they succeed whole or change noth
 
 The service serves :func:`current` (``None`` means the bare base model) and is told about
 changes by a best-effort ``POST /admin/reload``; it also polls.
+
+The rows and their SQL live in :mod:`prefloop.store.versions`; this module holds the
+rules and the adapter files.
 """
 
 from __future__ import annotations
@@ -18,29 +21,29 @@ import contextlib
 import json
 import logging
 import os
-import re
 import shutil
 import sqlite3
 import struct
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prefloop import store
 from prefloop.settings import Settings
+from prefloop.store import versions as records
+from prefloop.store.timestamps import utcnow
+from prefloop.store.versions import BASE as BASE
+from prefloop.store.versions import Promotion as Promotion
+from prefloop.store.versions import Version as Version
 
 log = logging.getLogger(__name__)
 
-BASE = "base"
 STATUSES = ("candidate", "promoted", "retired", "rejected")
 STAGING = ".staging"
 TRASH = ".trash"
 ORPHAN_GRACE_SECONDS = 600.0
 STAGING_MAX_AGE_SECONDS = 86400.0
-_ID = re.compile(r"^v(\d+)$")
 _WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 
 
@@ -57,42 +60,6 @@ class NotPromotable(RegistryError, ValueError):
 
 
 @dataclass(frozen=True)
-class Version:
-    id: str
-    created_at: str
-    base_model: str
-    parent: str
-    adapter_path: str
-    status: str
-    run_id: str | None
-    metrics: dict[str, Any]
-    promoted_at: str | None
-    pruned_at: str | None = None
-    user: str | None = field(default=None, compare=False)
-
-    @property
-    def number(self) -> int:
-        return _number(self.id)
-
-    @property
-    def files_present(self) -> bool:
-        return self.pruned_at is None and Path(self.adapter_path, "adapter_config.json").is_file()
-
-
-@dataclass(frozen=True)
-class Promotion:
-    """One row of the promotion history."""
-
-    id: int
-    created_at: str
-    user: str | None
-    action: str  # "promote" | "rollback"
-    from_version: str
-    to_version: str
-    reason: str | None
-
-
-@dataclass(frozen=True)
 class NotifyResult:
     """What a running service said to ``POST /admin/reload`` (``ok`` False: none answered)."""
 
@@ -101,98 +68,22 @@ class NotifyResult:
     served: str | None = None
 
 
-# ---- database access -----------------------------------------------------------------
-
-_migrated: set[Path] = set()
-
-
-@contextlib.contextmanager
-def _connect(settings: Settings) -> Iterator[sqlite3.Connection]:
-    path = settings.db_path
-    if path not in _migrated:
-        store.migrate(path)
-        _migrated.add(path)
-    conn = store.connect(path)
-    conn.isolation_level = None  # explicit BEGIN IMMEDIATE / COMMIT below
-    conn.row_factory = sqlite3.Row
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-
-@contextlib.contextmanager
-def _write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One write transaction; the database's write lock is held until it ends."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
-def _number(version_id: str) -> int:
-    match = _ID.match(version_id)
-    return int(match.group(1)) if match else -1
-
-
-def _version(row: sqlite3.Row) -> Version:
-    try:
-        metrics = json.loads(row["metrics"] or "{}")
-    except json.JSONDecodeError:
-        metrics = {}
-    return Version(
-        id=row["id"],
-        created_at=row["created_at"],
-        base_model=row["base_model"] or "",
-        parent=row["parent"] or BASE,
-        adapter_path=row["adapter_path"] or "",
-        status=row["status"],
-        run_id=row["run_id"],
-        metrics=metrics if isinstance(metrics, dict) else {"value": metrics},
-        promoted_at=row["promoted_at"],
-        pruned_at=row["pruned_at"],
-        user=row["user"],
-    )
-
-
-def _rows(conn: sqlite3.Connection) -> list[Version]:
-    versions = [_version(r) for r in conn.execute("SELECT * FROM model_versions")]
-    return sorted(versions, key=lambda v: v.number, reverse=True)
+# ---- rules over the stored versions --------------------------------------------------
 
 
 def _get(conn: sqlite3.Connection, version_id: str) -> Version:
-    row = conn.execute("SELECT * FROM model_versions WHERE id = ?", [version_id]).fetchone()
-    if row is None:
+    version = records.find(conn, version_id)
+    if version is None:
         raise UnknownVersion(f"no model version {version_id!r}")
-    return _version(row)
+    return version
 
 
 def _current(conn: sqlite3.Connection) -> Version | None:
-    rows = [
-        _version(r) for r in conn.execute("SELECT * FROM model_versions WHERE status = 'promoted'")
-    ]
-    if not rows:
+    promoted = records.promoted(conn)
+    if not promoted:
         return None
     # Exactly one row is promoted; should a hand edit leave several, the newest wins.
-    return max(rows, key=lambda v: (v.promoted_at or "", v.number))
-
-
-def _history(conn: sqlite3.Connection) -> list[Promotion]:
-    return [
-        Promotion(
-            id=r["id"],
-            created_at=r["created_at"],
-            user=r["user"],
-            action=r["action"],
-            from_version=r["from_version"],
-            to_version=r["to_version"],
-            reason=r["reason"],
-        )
-        for r in conn.execute("SELECT * FROM promotions ORDER BY id")
-    ]
+    return max(promoted, key=lambda v: (v.promoted_at or "", v.number))
 
 
 def _served_stack(conn: sqlite3.Connection) -> list[str]:
@@ -200,7 +91,7 @@ def _served_stack(conn: sqlite3.Connection) -> list[str]:
 
     Replays the history: a promotion pushes, a rollback pops back to its target."""
     stack: list[str] = []
-    for event in _history(conn):
+    for event in records.promotions(conn):
         if event.action == "promote":
             stack.append(event.to_version)
         elif event.action == "rollback":
@@ -282,9 +173,10 @@ def staging_dir(settings: Settings) -> Path:
 
 
 def _next_id(conn: sqlite3.Connection, adapters_dir: Path) -> int:
-    highest = max((_number(r[0]) for r in conn.execute("SELECT id FROM model_versions")), default=0)
+    """One past the highest version number in the table or among the adapter directories."""
+    highest = records.highest_number(conn)
     if adapters_dir.is_dir():
-        highest = max([highest, *(_number(p.name) for p in adapters_dir.iterdir())])
+        highest = max([highest, *(records.version_number(p.name) for p in adapters_dir.iterdir())])
     return max(highest, 0) + 1
 
 
@@ -309,7 +201,6 @@ def register(
         raise RegistryError(f"cannot register a version as {status!r}")
     staged = Path(staged).resolve()
     check_adapter_dir(staged)
-    metrics_json = json.dumps(metrics, sort_keys=True, default=str)
     adapters_dir = settings.adapters_dir.resolve()
     adapters_dir.mkdir(parents=True, exist_ok=True)
     if parent != BASE:
@@ -320,29 +211,22 @@ def register(
         copy = staging_dir(settings).resolve()
         shutil.copytree(staged, copy, dirs_exist_ok=True)
         staged = copy
-    with _connect(settings) as conn:
-        with _write(conn):
+    with records.opened(settings.db_path) as conn:
+        with records.write(conn):
             number = _next_id(conn, adapters_dir)
             version_id = f"v{number}"
             target = adapters_dir / version_id
-            now = store.utcnow()
-            conn.execute(
-                "INSERT INTO model_versions (id, created_at, user, language, model_version, "
-                "base_model, parent, adapter_path, status, run_id, metrics, promoted_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
-                [
-                    version_id,
-                    now,
-                    settings.user,
-                    "*",
-                    version_id,
-                    base_model,
-                    parent,
-                    str(target),
-                    "rejected" if status == "rejected" else "candidate",
-                    run_id,
-                    metrics_json,
-                ],
+            records.insert_version(
+                conn,
+                version_id=version_id,
+                created_at=utcnow(),
+                user=settings.user,
+                base_model=base_model,
+                parent=parent,
+                adapter_path=str(target),
+                status="rejected" if status == "rejected" else "candidate",
+                run_id=run_id,
+                metrics=metrics,
             )
             # The write lock is held: no other register can take this id meanwhile.
             os.rename(staged, target)
@@ -369,16 +253,13 @@ def _fsync_dir(path: Path) -> None:
 
 def reject(settings: Settings, version_id: str, reason: str) -> None:
     """Mark a version rejected (it stays listed for audit and can never be promoted)."""
-    with _connect(settings) as conn, _write(conn):
+    with records.opened(settings.db_path) as conn, records.write(conn):
         version = _get(conn, version_id)
         if version.status == "promoted":
             raise NotPromotable(f"{version_id} is being served; roll back before rejecting it")
         metrics = dict(version.metrics)
         metrics["rejected_reason"] = reason
-        conn.execute(
-            "UPDATE model_versions SET status = 'rejected', metrics = ? WHERE id = ?",
-            [json.dumps(metrics, sort_keys=True, default=str), version_id],
-        )
+        records.set_rejected(conn, version_id, metrics)
     log.info("rejected %s: %s", version_id, reason)
 
 
@@ -391,20 +272,19 @@ def _switch(
     target: str,
     reason: str | None,
 ) -> None:
-    now = store.utcnow()
+    now = utcnow()
     if served is not None:
-        conn.execute(
-            "UPDATE model_versions SET status = 'retired' WHERE status = 'promoted'",
-        )
+        records.retire_promoted(conn)
     if target != BASE:
-        conn.execute(
-            "UPDATE model_versions SET status = 'promoted', promoted_at = ? WHERE id = ?",
-            [now, target],
-        )
-    conn.execute(
-        "INSERT INTO promotions (created_at, user, action, from_version, to_version, reason) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        [now, settings.user, action, served.id if served else BASE, target, reason],
+        records.set_promoted(conn, target, now)
+    records.add_promotion(
+        conn,
+        created_at=now,
+        user=settings.user,
+        action=action,
+        from_version=served.id if served else BASE,
+        to_version=target,
+        reason=reason,
     )
 
 
@@ -417,8 +297,8 @@ def promote(
             "base is not a registered version: `rollback` returns to it when no earlier "
             "version is left"
         )
-    with _connect(settings) as conn:
-        with _write(conn):
+    with records.opened(settings.db_path) as conn:
+        with records.write(conn):
             version = _get(conn, version_id)
             if version.status == "rejected":
                 raise NotPromotable(f"{version_id} was rejected and cannot be promoted")
@@ -444,7 +324,7 @@ def promote(
 
 def rollback(settings: Settings, *, notify: bool = True, reason: str | None = None) -> str:
     """Serve the version promoted before the current one (or the base model); returns it."""
-    with _connect(settings) as conn, _write(conn):
+    with records.opened(settings.db_path) as conn, records.write(conn):
         served = _current(conn)
         if served is None:
             raise NotPromotable("nothing to roll back: the base model is served")
@@ -458,31 +338,31 @@ def rollback(settings: Settings, *, notify: bool = True, reason: str | None = No
 
 def current(settings: Settings) -> Version | None:
     """The promoted version, or ``None`` when the base model is served."""
-    with _connect(settings) as conn:
+    with records.opened(settings.db_path) as conn:
         return _current(conn)
 
 
 def rollback_target(settings: Settings) -> str:
     """The version :func:`rollback` would serve now (``base`` when none is left)."""
-    with _connect(settings) as conn:
+    with records.opened(settings.db_path) as conn:
         return _rollback_target(conn, _current(conn))
 
 
 def get(settings: Settings, version_id: str) -> Version:
-    with _connect(settings) as conn:
+    with records.opened(settings.db_path) as conn:
         return _get(conn, version_id)
 
 
 def list_versions(settings: Settings) -> list[Version]:
     """Every registered version, newest first."""
-    with _connect(settings) as conn:
-        return _rows(conn)
+    with records.opened(settings.db_path) as conn:
+        return records.all_versions(conn)
 
 
 def history(settings: Settings) -> list[Promotion]:
     """Every promotion and rollback, oldest first."""
-    with _connect(settings) as conn:
-        return _history(conn)
+    with records.opened(settings.db_path) as conn:
+        return records.promotions(conn)
 
 
 def prune(settings: Settings) -> list[str]:
@@ -493,20 +373,16 @@ def prune(settings: Settings) -> list[str]:
     adapter directory no row names, and abandoned staging directories."""
     adapters_dir = settings.adapters_dir
     pruned: list[str] = []
-    with _connect(settings) as conn:
-        with _write(conn):
-            versions = _rows(conn)
+    with records.opened(settings.db_path) as conn:
+        with records.write(conn):
+            versions = records.all_versions(conn)
             served = _current(conn)
             protected = {v.id for v in versions[: settings.registry_keep]}
             protected.add(_rollback_target(conn, served))
             if served is not None:
                 protected.add(served.id)
             doomed = [v for v in versions if v.id not in protected and v.pruned_at is None]
-            now = store.utcnow()
-            for version in doomed:
-                conn.execute(
-                    "UPDATE model_versions SET pruned_at = ? WHERE id = ?", [now, version.id]
-                )
+            records.set_pruned(conn, [v.id for v in doomed], utcnow())
         # Files go after the commit: a crash in between leaves files that a later prune
         # deletes, never a listed version without files.
         for version in doomed:
@@ -516,7 +392,7 @@ def prune(settings: Settings) -> list[str]:
         cutoff = time.time() - ORPHAN_GRACE_SECONDS
         if adapters_dir.is_dir():
             for path in adapters_dir.iterdir():
-                if _ID.match(path.name) and path.name not in known:
+                if records.version_number(path.name) >= 0 and path.name not in known:
                     with contextlib.suppress(FileNotFoundError):
                         if path.stat().st_mtime < cutoff:
                             log.info("removing %s: no registered version names it", path)

@@ -1,34 +1,32 @@
-"""The SQLite store: schema, migrations and read queries.
+"""The schema: its migrations and the one way they are applied.
 
-All database access goes through this module and :mod:`prefloop.store.writer`. The schema is
-created and upgraded by ``sqlite_utils`` migrations; the database runs in WAL mode so
-readers never block the single writer.
+The schema is created and upgraded by ``sqlite_utils`` migrations. :func:`migrate` may be
+called by any process at any time: the first process to open a database applies what is
+pending, each migration together with its record in one transaction under the
+database's write lock, so a concurrent start waits and then finds nothing left to do,
+and a migration that fails (or a crash midway) leaves neither its changes nor its
+record. Each process remembers the databases it has seen up to date, which makes
+further calls cheap.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-import re
-import sqlite3
-from collections.abc import Sequence
+import os
+import threading
 from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from prefloop.store.connection import connect
+
 migrations = Migrations("prefloop")
-
-
-def utcnow() -> str:
-    """A sortable UTC timestamp, the format of every ``*_at`` column."""
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @migrations()
 def m001_initial(db: sqlite_utils.Database) -> None:
+    """Suggestions, events, critiques, pairs, model versions and training runs."""
     db.table("suggestions").create(
         {
             "id": str,
@@ -247,140 +245,75 @@ def m005_training_runs(db: sqlite_utils.Database) -> None:
     runs.create_index(["created_at"])
 
 
-def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
-    """Open the database with prefloop's pragmas (WAL, NORMAL sync, foreign keys)."""
-    if readonly:
-        conn = sqlite3.connect(
-            f"file:{Path(path)}?mode=ro", uri=True, check_same_thread=False, timeout=30
-        )
-    else:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
-    # NORMAL in WAL mode: a committed transaction survives a crash of the process
-    # (kill -9); only a power loss can roll back the last commits.
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=30000")
-    return conn
+_migrated: dict[Path, tuple[int, int]] = {}
+_migrating = threading.Lock()
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """Which file ``path`` is now (device, inode); ``None`` when there is none."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def migrate(path: Path | str) -> list[str]:
-    """Create or upgrade the schema; returns the names of the migrations applied."""
+    """Create or upgrade the schema; returns the names of the migrations this call applied.
+
+    Safe to call from any thread or process at any time, and cheap once the database is
+    up to date: the process remembers the file (device and inode) it brought up to date
+    at that path, so a database moved aside and replaced is migrated again."""
+    key = Path(path).resolve()
+    identity = _identity(key)
+    if identity is not None and _migrated.get(key) == identity:
+        return []
+    with _migrating:
+        identity = _identity(key)
+        if identity is not None and _migrated.get(key) == identity:
+            return []
+        applied = apply_migrations(key, migrations)
+        identity = _identity(key)
+        if identity is not None:
+            _migrated[key] = identity
+        return applied
+
+
+def apply_migrations(path: Path | str, migration_set: Migrations) -> list[str]:
+    """Apply the pending migrations of ``migration_set``, one write transaction each.
+
+    Each transaction takes the database's write lock (``BEGIN IMMEDIATE``), reads what
+    is still pending and applies the first of it together with its record, so another
+    process doing the same at the same moment never applies a migration twice. Returns
+    the names this call applied; a failing migration raises after rolling back."""
+    applied: list[str] = []
     with closing(connect(path)) as conn:
         db = sqlite_utils.Database(conn)
-        pending = [m.name for m in migrations.pending(db)]
-        migrations.apply(db)
-        return pending
+        if not _pending_names(db, migration_set):
+            return applied
+        while True:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                migration_set.ensure_migrations_table(db)
+                pending = _pending_names(db, migration_set)
+                if pending:
+                    # Applies exactly the first pending migration: sqlite-utils runs it
+                    # and inserts its record in a savepoint of this transaction.
+                    migration_set.apply(db, stop_before=pending[1:])
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+            if not pending:
+                return applied
+            applied.append(pending[0])
+
+
+def _pending_names(db: sqlite_utils.Database, migration_set: Migrations) -> list[str]:
+    return [m.name for m in migration_set.pending(db)]
 
 
 def applied_migrations(path: Path | str) -> list[str]:
+    """The names of the migrations recorded in the database, in the order applied."""
     with closing(connect(path)) as conn:
         return [m.name for m in migrations.applied(sqlite_utils.Database(conn))]
-
-
-_DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_since(value: str, *, now: dt.datetime | None = None) -> str:
-    """Turn ``30m``, ``2h``, ``7d``, ``2026-11-23`` or a full ISO time into a timestamp."""
-    value = value.strip()
-    match = _DURATION.match(value)
-    if match:
-        now = now or dt.datetime.now(dt.UTC)
-        delta = dt.timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
-        return (now - delta).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(
-            f"cannot read --since {value!r}: use a duration like 30m, 2h, 7d or an ISO date"
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-EVENT_COLUMNS: tuple[str, ...] = (
-    "created_at",
-    "kind",
-    "id",
-    "suggestion_id",
-    "candidate_index",
-    "user",
-    "language",
-    "model_version",
-    "reason",
-    "accepted_chars",
-    "checkpoint",
-    "similarity",
-    "shown_ms",
-    "text",
-)
-
-
-class Store:
-    """Read access for the CLI, the service and tests. Writes go through the writer."""
-
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self.conn = connect(self.path)
-        self.db = sqlite_utils.Database(self.conn)
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def __enter__(self) -> Store:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def query_events(
-        self,
-        *,
-        since: str | None = None,
-        kinds: Sequence[str] = (),
-        language: str | None = None,
-        user: str | None = None,
-        suggestion_id: str | None = None,
-        limit: int | None = None,
-    ) -> list[dict[str, Any]]:
-        where: list[str] = []
-        params: list[Any] = []
-        if since:
-            where.append("created_at >= ?")
-            params.append(since)
-        if kinds:
-            where.append(f"kind IN ({','.join('?' for _ in kinds)})")
-            params.extend(kinds)
-        if language:
-            where.append("language = ?")
-            params.append(language)
-        if user:
-            where.append("user = ?")
-            params.append(user)
-        if suggestion_id:
-            where.append("suggestion_id = ?")
-            params.append(suggestion_id)
-        sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at, rowid"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        return list(self.db.query(sql, params))
-
-    def get_suggestion(self, suggestion_id: str) -> dict[str, Any] | None:
-        rows = list(self.db.query("SELECT * FROM suggestions WHERE id = ?", [suggestion_id]))
-        if not rows:
-            return None
-        row = rows[0]
-        row["candidates"] = json.loads(row["candidates"] or "[]")
-        row["timings"] = json.loads(row["timings"] or "{}")
-        return row
-
-    def count(self, table: str) -> int:
-        return self.db[table].count

@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-BASE_VERSION = "base"
+from prefloop.registry import BASE
+
+BASE_VERSION = BASE
+"""The version an engine reports while no adapter is loaded: the registry's name for the
+base model."""
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import stat
-import time
+import subprocess
+import sys
 from pathlib import Path
 
 from prefloop.lsp.spool import SPOOL_FILE, Spool
@@ -33,11 +34,14 @@ def test_release_makes_events_claimable_again_and_counts_refusals(tmp_path: Path
 
 
 def test_expired_leases_are_claimable(tmp_path: Path) -> None:
-    spool = Spool(tmp_path / "spool")
+    now = [1000.0]
+    spool = Spool(tmp_path / "spool", clock=lambda: now[0])
     spool.add([("a", "{}")])
-    assert spool.claim("crashed", 5, 0.05)
+    assert spool.claim("crashed", 5, 5.0)
     assert spool.claim("me", 5, 30) == []
-    time.sleep(0.1)
+    now[0] += 4.0
+    assert spool.claim("me", 5, 30) == []
+    now[0] += 1.0
     assert [s.id for s in spool.claim("me", 5, 30)] == ["a"]
 
 
@@ -50,3 +54,17 @@ def test_events_survive_reopening_and_the_file_is_private(tmp_path: Path) -> Non
     mode = (tmp_path / "spool" / SPOOL_FILE).stat().st_mode
     assert stat.S_IMODE(mode) == 0o600
     assert stat.S_IMODE((tmp_path / "spool").stat().st_mode) == 0o700
+
+
+def test_the_spool_loads_no_heavy_library() -> None:
+    """The language server opens the spool; the service's database library stays out."""
+    code = (
+        "import sys\n"
+        "import prefloop.lsp.spool\n"
+        "heavy = ('sqlite_utils', 'pandas', 'numpy', 'torch', 'transformers')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.strip() == ""
