@@ -97,6 +97,7 @@ class PairwiseFindings:
     consistent: bool
 
     def as_json(self) -> dict[str, Any]:
+        """The object stored in ``findings``."""
         return {"a": self.a, "b": self.b, "winner": self.winner, "consistent": self.consistent}
 
     @classmethod

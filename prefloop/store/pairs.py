@@ -316,6 +316,7 @@ def cached_checks(conn: sqlite3.Connection, keys: Sequence[str]) -> dict[str, bo
 
 
 def save_checks(conn: sqlite3.Connection, verdicts: Sequence[CheckVerdict]) -> None:
+    """Cache check verdicts, replacing older ones with the same key."""
     conn.executemany(
         "INSERT OR REPLACE INTO pair_checks (key, passed, worst, checked_at) VALUES (?, ?, ?, ?)",
         [(v.key, int(v.passed), v.worst, v.checked_at) for v in verdicts],
@@ -358,6 +359,7 @@ def known_splits(conn: sqlite3.Connection, group_keys: Sequence[str]) -> dict[st
 
 
 def split_totals(conn: sqlite3.Connection) -> SplitTotals:
+    """The groups assigned a split so far."""
     total, held, boundary = conn.execute(
         "SELECT COUNT(*), COALESCE(SUM(split = 'heldout'), 0), "
         "MAX(CASE WHEN split = 'train' THEN suggestion_at END) FROM pair_splits"
@@ -448,6 +450,7 @@ class BuildSummary:
 
 
 def finish_build(conn: sqlite3.Connection, build_id: int, summary: BuildSummary) -> None:
+    """Record what build ``build_id`` did (``dropped`` and ``settings`` as JSON)."""
     conn.execute(
         "UPDATE pair_builds SET finished_at = ?, events_seen = ?, suggestions = ?, "
         "pairs_added = ?, pairs_updated = ?, pairs_removed = ?, dropped = ?, train = ?, "

@@ -68,6 +68,7 @@ def user_signals(events: Iterable[SignalEvent]) -> dict[Key, Signal]:
 
 
 def overall(scores: dict[str, Any]) -> float | None:
+    """The mean of a critique's numeric scores; None without any."""
     values = [float(v) for v in scores.values() if isinstance(v, int | float)]
     return sum(values) / len(values) if values else None
 
@@ -192,6 +193,7 @@ def _cell(value: Any) -> str:
 
 
 def render_table(report: dict[str, Any]) -> str:
+    """The ``prefloop stats`` report as text: a summary line and a table per judge."""
     from io import StringIO
 
     from rich.console import Console

@@ -58,6 +58,7 @@ class Derived:
     pairwise_breaks: int = 0
 
     def add(self, other: Derived) -> None:
+        """Take in ``other``'s pairs and counts."""
         self.pairs.extend(other.pairs)
         self.ties += other.ties
         self.small_gaps += other.small_gaps
