@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 from prefloop.settings import Settings
@@ -167,3 +169,15 @@ def test_derive_takes_each_sources_settings() -> None:
         ("judge_ranking", 0.4),
         ("rewrite_after_dismiss", 0.3),
     ]
+
+
+def test_pair_building_imports_no_torch() -> None:
+    code = (
+        "import sys\n"
+        "import prefloop.trainer.pairs, prefloop.trainer.pairs.build\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
