@@ -9,19 +9,25 @@ For each judge: ``agreement`` is the chance that a kept candidate scores higher 
 rejected one (ties count half; 0.5 is chance, 1.0 full agreement), ``top1`` the share of
 suggestions with a kept candidate among several critiqued ones where the kept candidate
 scores highest (ties split). Pairwise verdicts (``pairwise:`` judges) score no single
-candidate and are left out.
+candidate and are left out. The rows are read through :mod:`prefloop.store.critiques`.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from prefloop.server.judge.records import PAIRWISE_PREFIX
+from prefloop.store.critiques import (
+    ScoredCritique,
+    SignalEvent,
+    is_pairwise,
+    reach,
+    scored_critiques,
+    signal_events,
+)
 
 Signal = Literal["kept", "rejected"]
 KEEP_SIMILARITY = 0.5
@@ -37,20 +43,20 @@ class _Trace:
     similarity: float | None = None
 
 
-def user_signals(events: Iterable[dict[str, Any]]) -> dict[Key, Signal]:
+def user_signals(events: Iterable[SignalEvent]) -> dict[Key, Signal]:
     """Kept/rejected per (suggestion id, candidate index), from events in time order."""
     traces: dict[Key, _Trace] = defaultdict(_Trace)
     for e in events:
-        trace = traces[(str(e["suggestion_id"]), int(e.get("candidate_index") or 0))]
-        kind = e["kind"]
+        trace = traces[(str(e.suggestion_id), int(e.candidate_index or 0))]
+        kind = e.kind
         if kind == "accepted":
             trace.accepted = True
-        elif kind == "dismissed" and e.get("reason") in REJECTING_DISMISSALS:
+        elif kind == "dismissed" and e.reason in REJECTING_DISMISSALS:
             trace.dismissed = True
         elif kind == "rewritten":
             trace.rewritten = True
-        elif kind == "retained" and e.get("similarity") is not None:
-            trace.similarity = float(e["similarity"])
+        elif kind == "retained" and e.similarity is not None:
+            trace.similarity = float(e.similarity)
     out: dict[Key, Signal] = {}
     for key, t in traces.items():
         if t.accepted:
@@ -62,6 +68,7 @@ def user_signals(events: Iterable[dict[str, Any]]) -> dict[Key, Signal]:
 
 
 def overall(scores: dict[str, Any]) -> float | None:
+    """The mean of a critique's numeric scores; None without any."""
     values = [float(v) for v in scores.values() if isinstance(v, int | float)]
     return sum(values) / len(values) if values else None
 
@@ -119,29 +126,30 @@ def _top1(by_suggestion: dict[str, dict[int, float]], signals: dict[Key, Signal]
 
 
 def agreement_by_judge(
-    critiques: Iterable[dict[str, Any]], signals: dict[Key, Signal]
+    critiques: Iterable[ScoredCritique], signals: dict[Key, Signal]
 ) -> list[JudgeAgreement]:
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    """Agreement of each judge (and rubric version) with the users' signals."""
+    groups: dict[tuple[str, str], list[ScoredCritique]] = defaultdict(list)
     for row in critiques:
-        if str(row["judge"]).startswith(PAIRWISE_PREFIX):
+        if is_pairwise(row.judge):
             continue
-        groups[(row["judge"], row["rubric_version"])].append(row)
+        groups[(row.judge, row.rubric_version)].append(row)
     report = []
     for (judge, version), rows in sorted(groups.items()):
-        item = JudgeAgreement(judge, version, sorted({str(r["judge_model"]) for r in rows}))
+        item = JudgeAgreement(judge, version, sorted({str(r.judge_model) for r in rows}))
         kept: list[float] = []
         rejected: list[float] = []
         by_suggestion: dict[str, dict[int, float]] = defaultdict(dict)
         for r in rows:
             item.critiques += 1
-            score = overall(r["scores"]) if r["status"] == "ok" and r["scores"] else None
-            if r["status"] == "failed":
+            score = overall(r.scores) if r.status == "ok" and r.scores else None
+            if r.status == "failed":
                 item.failed += 1
             if score is None:
                 continue
             item.ok += 1
-            item.first_try += int(r.get("attempts") == 1)
-            key = (str(r["suggestion_id"]), int(r["candidate_index"]))
+            item.first_try += int(r.attempts == 1)
+            key = (str(r.suggestion_id), int(r.candidate_index))
             by_suggestion[key[0]][key[1]] = score
             signal = signals.get(key)
             if signal == "kept":
@@ -158,47 +166,18 @@ def agreement_by_judge(
     return report
 
 
-_EVENTS = """
-SELECT e.suggestion_id, e.candidate_index, e.kind, e.reason, e.similarity
-FROM events e JOIN suggestions s ON s.id = e.suggestion_id
-WHERE s.created_at >= ? ORDER BY e.created_at, e.rowid
-"""
-_CRITIQUES = """
-SELECT c.suggestion_id, c.candidate_index, c.judge, c.judge_model, c.rubric_version,
-       c.status, c.scores, c.attempts
-FROM critiques c JOIN suggestions s ON s.id = c.suggestion_id
-WHERE s.created_at >= ? AND c.judge NOT LIKE 'pairwise:%'
-"""
-_COUNTS = """
-SELECT (SELECT count(*) FROM suggestions WHERE created_at >= ?),
-       (SELECT count(DISTINCT e.suggestion_id) FROM events e JOIN suggestions s
-          ON s.id = e.suggestion_id WHERE s.created_at >= ? AND e.kind = 'shown'),
-       (SELECT count(DISTINCT e.suggestion_id) FROM events e JOIN suggestions s
-          ON s.id = e.suggestion_id WHERE s.created_at >= ? AND e.kind = 'accepted')
-"""
-
-
-def _rows(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-    cursor = conn.execute(sql, tuple(params))
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
-
-
 def collect(conn: sqlite3.Connection, *, since: str | None = None) -> dict[str, Any]:
     """The ``prefloop stats`` report for suggestions made since ``since`` (all if None)."""
     start = since or ""
-    suggestions, shown, accepted = conn.execute(_COUNTS, (start, start, start)).fetchone()
-    signals = user_signals(_rows(conn, _EVENTS, (start,)))
-    critiques = _rows(conn, _CRITIQUES, (start,))
-    for row in critiques:
-        row["scores"] = json.loads(row["scores"]) if row["scores"] else None
-    judges = agreement_by_judge(critiques, signals)
+    made = reach(conn, start)
+    signals = user_signals(signal_events(conn, start))
+    judges = agreement_by_judge(scored_critiques(conn, start), signals)
     return {
         "since": since,
-        "suggestions": suggestions,
-        "shown": shown,
-        "accepted": accepted,
-        "acceptance_rate": round(accepted / shown, 3) if shown else None,
+        "suggestions": made.suggestions,
+        "shown": made.shown,
+        "accepted": made.accepted,
+        "acceptance_rate": round(made.accepted / made.shown, 3) if made.shown else None,
         "kept_candidates": sum(1 for s in signals.values() if s == "kept"),
         "rejected_candidates": sum(1 for s in signals.values() if s == "rejected"),
         "judges": [asdict(j) for j in judges],
@@ -214,6 +193,7 @@ def _cell(value: Any) -> str:
 
 
 def render_table(report: dict[str, Any]) -> str:
+    """The ``prefloop stats`` report as text: a summary line and a table per judge."""
     from io import StringIO
 
     from rich.console import Console

@@ -17,6 +17,7 @@ from prefloop.server.judge.context import JudgeContext
 from prefloop.server.judge.critic import Outcome
 from prefloop.server.judge.pairwise import PairwiseVerdict
 from prefloop.server.judge.records import check_rows, llm_rows, pairwise_row, write_critiques
+from prefloop.store.critiques import ScoredCritique, SignalEvent
 from prefloop.store.writer import Writer
 from tests.judge.backlog import Logged, add_backlog
 
@@ -25,20 +26,31 @@ def ev(sid: str, kind: str, index: int = 0, **fields: object) -> dict[str, objec
     return {"suggestion_id": sid, "candidate_index": index, "kind": kind, **fields}
 
 
+def signal(
+    sid: str,
+    kind: str,
+    index: int = 0,
+    *,
+    reason: str | None = None,
+    similarity: float | None = None,
+) -> SignalEvent:
+    return SignalEvent(sid, index, kind, reason, similarity)
+
+
 def test_user_signals() -> None:
     events = [
-        ev("kept", "shown"),
-        ev("kept", "accepted"),
-        ev("kept", "retained", similarity=0.9),
-        ev("edited", "accepted"),
-        ev("edited", "retained", similarity=0.8),
-        ev("edited", "retained", similarity=0.2),
-        ev("escaped", "dismissed", reason="escaped"),
-        ev("moved", "dismissed", reason="moved_away"),
-        ev("rewritten", "dismissed", reason="replaced_by_newer"),
-        ev("rewritten", "rewritten", text="x"),
-        ev("second", "accepted", index=1),
-        ev("shown-only", "shown"),
+        signal("kept", "shown"),
+        signal("kept", "accepted"),
+        signal("kept", "retained", similarity=0.9),
+        signal("edited", "accepted"),
+        signal("edited", "retained", similarity=0.8),
+        signal("edited", "retained", similarity=0.2),
+        signal("escaped", "dismissed", reason="escaped"),
+        signal("moved", "dismissed", reason="moved_away"),
+        signal("rewritten", "dismissed", reason="replaced_by_newer"),
+        signal("rewritten", "rewritten"),
+        signal("second", "accepted", index=1),
+        signal("shown-only", "shown"),
     ]
     assert user_signals(events) == {
         ("kept", 0): "kept",
@@ -160,11 +172,8 @@ def test_prefloop_stats_without_a_database(tmp_path: Path) -> None:
 
 def test_agreement_leaves_pairwise_rows_out() -> None:
     rows = [
-        {"suggestion_id": "s", "candidate_index": 0, "judge": "llm:x", "judge_model": "m",
-         "rubric_version": "v", "status": "ok", "scores": {"fit": 5}, "attempts": 1},
-        {"suggestion_id": "s", "candidate_index": 1, "judge": "pairwise:llm:x",
-         "judge_model": "m", "rubric_version": "p/v", "status": "failed", "scores": None,
-         "attempts": 4},
-    ]  # fmt: skip
+        ScoredCritique("s", 0, "llm:x", "m", "v", "ok", {"fit": 5}, 1),
+        ScoredCritique("s", 1, "pairwise:llm:x", "m", "p/v", "failed", None, 4),
+    ]
     [only] = agreement_by_judge(rows, {("s", 1): "kept"})
     assert (only.judge, only.critiques, only.failed) == ("llm:x", 1, 0)

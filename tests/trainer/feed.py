@@ -22,6 +22,7 @@ from prefloop.server.judge.records import (
 )
 from prefloop.server.judge.verification import check_suggestion
 from prefloop.store import connect
+from prefloop.store.critiques import Critique
 from prefloop.store.writer import (
     IngestResult,
     Writer,
@@ -137,9 +138,9 @@ class Feed:
         )
         row = pairwise_row(self._context(sid), a, b, verdict)
         self._store([row])
-        return str(row["id"])
+        return row.id
 
-    def _store(self, rows: list[dict[str, Any]]) -> None:
+    def _store(self, rows: list[Critique]) -> None:
         future = self.writer.submit(lambda db: insert_critiques(db, rows))
         assert future is not None
         future.result(30)
