@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from prefloop.server.admin import require_admin
-from prefloop.trainer.config import ConfigError, load_config
+from prefloop.train_config import ConfigError, load_config
 from prefloop.trainer.run import (
     NotEnoughPairs,
     RunInProgress,

@@ -14,7 +14,7 @@ RETRAIN_EXIT = "exit status: 0 promoted (or registered), 3 rejected by the gate,
 
 def cmd_retrain(args: argparse.Namespace) -> int:
     from prefloop.cli import CommandError, _existing_db, _settings
-    from prefloop.trainer.config import ConfigError, load_config
+    from prefloop.train_config import ConfigError, load_config
     from prefloop.trainer.run import (
         NotEnoughPairs,
         RunInProgress,

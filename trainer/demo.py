@@ -160,7 +160,7 @@ class DemoService:
 
 
 def _demo_config() -> Any:
-    from prefloop.trainer.config import TrainConfig
+    from prefloop.train_config import TrainConfig
 
     # Small data, one clear taste: a fresh adapter against the base model with a learning
     # rate high enough for a few dozen pairs to move it within minutes on two CPU cores.

@@ -38,7 +38,7 @@ from pydantic import SecretStr
 
 from prefloop.settings import Settings
 from prefloop.store import connect, migrate, utcnow
-from prefloop.trainer.config import TrainConfig, load_config
+from prefloop.train_config import TrainConfig, load_config
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import pytest
 
 from prefloop import registry
 from prefloop.store import migrate, utcnow
-from prefloop.trainer.config import load_config
+from prefloop.train_config import load_config
 from prefloop.trainer.run import (
     NotEnoughPairs,
     RunInProgress,
