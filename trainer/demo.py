@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from prefloop.protocol import TrainingRun
 from prefloop.settings import Settings
 from prefloop.trainer.simulate import (
     HELDOUT_TASKS,
@@ -47,7 +48,7 @@ class DemoResult:
     after: float
     version_before: str
     version_after: str
-    run: dict[str, Any]
+    run: TrainingRun
     pairs: dict[str, Any]
     before_completions: list[str] = field(default_factory=list)
     after_completions: list[str] = field(default_factory=list)
@@ -179,7 +180,7 @@ def run_demo(
 ) -> DemoResult:
     """Run the loop once on a throw-away home; ``settings`` locates the prepared model."""
     from prefloop.models import prepare_embedded
-    from prefloop.trainer.run import run_exit_code, start_run, wait_run
+    from prefloop.training import run_exit_code, start_run, wait_run
 
     timings: dict[str, float] = {}
     t0 = time.monotonic()

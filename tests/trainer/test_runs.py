@@ -15,22 +15,21 @@ from typing import Any
 import pytest
 
 from prefloop import registry
+from prefloop.server.schedule import TrainingSchedule, parse_schedule
 from prefloop.store import migrate, utcnow
 from prefloop.train_config import load_config
-from prefloop.trainer.run import (
+from prefloop.trainer.run import queue_run, run_in_process
+from prefloop.training import (
     NotEnoughPairs,
     RunInProgress,
     get_run,
     list_runs,
     lock_held,
     pair_counts,
-    queue_run,
     recover_stale,
-    run_in_process,
     start_run,
     wait_run,
 )
-from prefloop.trainer.schedule import TrainingSchedule, parse_schedule
 from tests.trainer.training_data import FAST, LONG, add_pairs, fast_settings
 
 TIMEOUT = 300
