@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from prefloop.protocol import GateResult, PreferenceFigures, ProbeSample, ProbeSamples
 from prefloop.protocol import GateThresholds as Thresholds
-from prefloop.protocol import PreferenceFigures
 from prefloop.trainer.gate import (
     compare_preferences,
     compare_probes,
     completion_logprob,
+    decide,
     is_degenerate,
     load_probes,
     preference_summary,
@@ -94,6 +95,50 @@ def test_probes_must_not_regress() -> None:
     result = compare_probes(slow, current, Thresholds(latency_factor=2.0))
     assert not result.passed and "latency" in result.reasons[0]
     assert compare_probes(slow, current, Thresholds(latency_factor=3.0)).passed
+
+
+def test_gate_result_is_stored_with_its_keys() -> None:
+    probes = [_probe("a", True, False, 1.0)]
+    verdict = decide(
+        compare_preferences([1.0, 2.0], [0.5, -1.0], Thresholds()),
+        compare_probes(probes, probes, Thresholds()),
+    )
+    assert verdict.passed and verdict.reasons == []
+    sample = [ProbeSample(id="a", completion="x + 1")]
+    result = GateResult(
+        **verdict.model_dump(exclude={"probes"}),
+        probes=verdict.probes.model_copy(
+            update={"samples": ProbeSamples(candidate=sample, current=sample)}
+        ),
+        probe_set="probes-v1",
+        thresholds=Thresholds(),
+        current="base",
+        seconds=1.5,
+    )
+    stored = result.stored()
+    assert list(stored) == [
+        "passed",
+        "reasons",
+        "preferences",
+        "probes",
+        "probe_set",
+        "thresholds",
+        "current",
+        "seconds",
+    ]
+    assert stored["preferences"]["candidate"] == {"pairs": 2, "accuracy": 1.0, "margin": 1.5}
+    assert list(stored["probes"]) == ["passed", "reasons", "candidate", "current", "samples"]
+    assert stored["probes"]["samples"]["current"] == [{"id": "a", "completion": "x + 1"}]
+    assert stored["thresholds"] == {
+        "min_accuracy_gain": 0.0,
+        "min_margin_gain": 0.0,
+        "min_heldout": 1,
+        "max_syntax_drop": 0.0,
+        "max_degenerate_increase": 0,
+        "latency_factor": 2.0,
+    }
+    assert GateResult.model_validate(stored) == result
+    assert "samples" not in verdict.probes.model_dump(exclude_none=True)
 
 
 def test_shipped_probe_set_is_well_formed() -> None:

@@ -59,6 +59,14 @@ def test_admin_routes_need_the_token(server: ServerProcess) -> None:
             assert client.request(method, path, headers=wrong).status_code == 401
         assert client.get("/admin/runs/no-such-run", headers=AUTH).status_code == 404
         assert client.get("/admin/runs", headers=AUTH).json() == {"runs": []}
+        # No pairs yet: refused at once, and no run is recorded.
+        refused = client.post("/admin/retrain", headers=AUTH)
+        assert refused.status_code == 422
+        assert refused.json() == {
+            "error": "no training pairs yet: the feedback log has none to offer",
+            "detail": [],
+        }
+        assert client.get("/admin/runs", headers=AUTH).json() == {"runs": []}
         health = client.get("/healthz").json()
         assert health["trainer"]["schedule"] == "off"
         assert health["trainer"]["last_run"] is None
