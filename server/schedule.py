@@ -34,6 +34,8 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 @dataclass(frozen=True)
 class Schedule:
+    """A parsed ``train_schedule``: off, every ``seconds``, or a five-field ``cron``."""
+
     kind: str  # "off" | "interval" | "cron"
     seconds: float = 0.0
     cron: str = ""

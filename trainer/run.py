@@ -31,6 +31,7 @@ from prefloop.training import (
     NotEnoughPairs,
     RunError,
     RunInProgress,
+    UnknownRun,
     new_run_id,
     recover_stale,
     release_lock,
@@ -191,7 +192,7 @@ def run_in_process(
     run = stored_runs.get_run(db, run_id)
     if run is None:
         release_lock(fd)
-        raise RunError(f"no training run {run_id}")
+        raise UnknownRun(f"no training run {run_id}")
     if run["status"] != "queued":
         release_lock(fd)
         raise RunError(f"run {run_id} is {run['status']}, not queued")
