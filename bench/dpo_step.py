@@ -23,7 +23,7 @@ from typing import Any
 from bench.common import RESULTS, cpu_note, shared_home
 from prefloop.models import prepare_embedded
 from prefloop.settings import Settings
-from prefloop.trainer.config import load_config
+from prefloop.train_config import load_config
 from prefloop.trainer.dpo import cpu_threads, train_dpo
 
 

@@ -14,9 +14,10 @@ The VS Code extension mirrors the parts it needs in ``extension/src/protocol.ts`
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from typing_extensions import TypedDict
 
 Mode = Literal["single_line", "multi_line"]
 
@@ -176,3 +177,165 @@ class EventsResult(_Wire):
 class ErrorBody(_Wire):
     error: str
     detail: list[str] = Field(default_factory=list)
+
+
+# ---- training ---------------------------------------------------------------------------
+#
+# * ``RetrainRequest``: admin → service, the optional body of ``POST /admin/retrain``; the
+#   service answers ``RetrainAccepted`` (202) or an ``ErrorBody`` whose refusal is one of
+#   ``TrainingRefusal``.
+# * ``TrainingRun``: one row of ``training_runs``, written by the training process, read by
+#   the service (``GET /admin/runs/{id}``, ``RunList`` for ``GET /admin/runs``) and the CLI.
+# * ``GateResult``: training process → the run row's ``gate`` column (as JSON).
+
+TrainingRefusal = Literal["run_in_progress", "not_enough_pairs", "invalid_config", "unknown_run"]
+"""Why a training request was refused: another run holds the lock; too few (new) pairs;
+a training setting is unknown or out of range; no run has the asked-for id."""
+
+RunStatus = Literal["queued", "running", "succeeded", "rejected", "failed"]
+
+
+class RetrainRequest(_Wire):
+    """Body of ``POST /admin/retrain`` (optional)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    force: bool = Field(default=False, description="Train even with few new pairs.")
+    config: dict[str, Any] = Field(
+        default_factory=dict, description="Training settings overriding the defaults."
+    )
+
+
+class RetrainAccepted(_Wire):
+    """A training run was started: its id; follow it with ``GET /admin/runs/{run_id}``."""
+
+    run_id: str
+    status: RunStatus = "queued"
+
+
+class TrainingRun(TypedDict):
+    """A training run as recorded; the JSON columns decoded (``None`` while unset)."""
+
+    id: str
+    created_at: str
+    user: str | None
+    language: str | None
+    model_version: str | None
+    status: RunStatus
+    started_at: str | None
+    finished_at: str | None
+    config: dict[str, Any] | None
+    """The training configuration, every field (``TrainConfig``)."""
+    data: dict[str, Any] | None
+    """Pairs available and the last pair build when queued; what was trained and judged on."""
+    metrics: dict[str, Any] | None
+    """Step, total steps and loss while training; steps, losses and step time after."""
+    gate: dict[str, Any] | None
+    """The evaluation gate's ``GateResult``."""
+    error: str | None
+    candidate_version: str | None
+    reason: str | None
+    parent_version: str | None
+    reference_model: str | None
+    pid: int | None
+    log_path: str | None
+
+
+class RunList(_Wire):
+    """Answer of ``GET /admin/runs``: runs, newest first."""
+
+    runs: list[TrainingRun]
+
+
+class PairCounts(TypedDict):
+    """Pairs a run could train on: train and held-out pairs in the store, and the pairs
+    newer than the data of the last finished run."""
+
+    train: int
+    heldout: int
+    new: int
+
+
+class GateThresholds(_Wire):
+    """What a candidate must reach to pass the gate (the ``train_gate_*`` settings)."""
+
+    min_accuracy_gain: float = 0.0
+    min_margin_gain: float = 0.0
+    min_heldout: int = 1
+    max_syntax_drop: float = 0.0
+    max_degenerate_increase: int = 0
+    latency_factor: float = 2.0
+
+
+class PreferenceFigures(_Wire):
+    """One model on the held-out pairs: accuracy is the share of pairs whose chosen
+    completion it rates above the rejected one, margin the mean log-probability gap."""
+
+    pairs: int
+    accuracy: float
+    margin: float
+
+
+class PreferenceVerdict(_Wire):
+    """The preference half of the gate: the candidate against the current version."""
+
+    passed: bool
+    reasons: list[str]
+    candidate: PreferenceFigures
+    current: PreferenceFigures
+    margin_gain: float
+    accuracy_gain: float
+
+
+class ProbeTotals(_Wire):
+    """One model on the probe set: probes run, syntax-valid share of the Python probes,
+    empty or repetitive completions, seconds spent."""
+
+    probes: int
+    syntax_valid_rate: float
+    degenerate: int
+    seconds: float
+
+
+class ProbeSample(_Wire):
+    """One probe's completion (model output on fixed probe code, never user code)."""
+
+    id: str
+    completion: str
+
+
+class ProbeSamples(_Wire):
+    candidate: list[ProbeSample]
+    current: list[ProbeSample]
+
+
+class ProbeVerdict(_Wire):
+    """The probe half of the gate: the candidate must not regress against the current."""
+
+    passed: bool
+    reasons: list[str]
+    candidate: ProbeTotals
+    current: ProbeTotals
+    samples: ProbeSamples | None = None
+
+
+class GateVerdict(_Wire):
+    """Both halves of the gate and the decision: passed when both passed."""
+
+    passed: bool
+    reasons: list[str]
+    preferences: PreferenceVerdict
+    probes: ProbeVerdict
+
+
+class GateResult(GateVerdict):
+    """The gate as run on a candidate adapter, stored with the training run."""
+
+    probe_set: str
+    thresholds: GateThresholds
+    current: str = Field(description="The version compared against (`base` or its id).")
+    seconds: float
+
+    def stored(self) -> dict[str, Any]:
+        """The result as recorded in the run's ``gate`` column."""
+        return self.model_dump(mode="json", exclude_none=True)

@@ -31,12 +31,12 @@ from prefloop.server.admin import router as admin_router
 from prefloop.server.engines import Engine, EngineError, create_engine
 from prefloop.server.judge.worker import JudgeWorker
 from prefloop.server.metrics import Metrics
+from prefloop.server.schedule import TrainingSchedule
 from prefloop.server.suggestions import ClientGone, SuggestionService, Superseded
 from prefloop.server.swap import Swapper
 from prefloop.server.training_api import router as training_router
 from prefloop.settings import Settings
 from prefloop.store.writer import Writer
-from prefloop.trainer.schedule import TrainingSchedule
 
 log = logging.getLogger(__name__)
 

@@ -9,13 +9,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from prefloop.protocol import TrainingRun
+
 RETRAIN_EXIT = "exit status: 0 promoted (or registered), 3 rejected by the gate, 1 error"
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
     from prefloop.cli import CommandError, _existing_db, _settings
-    from prefloop.trainer.config import ConfigError, load_config
-    from prefloop.trainer.run import (
+    from prefloop.train_config import ConfigError, load_config
+    from prefloop.training import (
         NotEnoughPairs,
         RunInProgress,
         run_exit_code,
@@ -46,7 +48,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     return run_exit_code(run)
 
 
-def _summary(run: dict[str, Any]) -> str:
+def _summary(run: TrainingRun) -> str:
     status = run["status"]
     version = run.get("candidate_version")
     if status == "succeeded":
@@ -72,7 +74,7 @@ RUN_COLUMNS = (
 )
 
 
-def _row(run: dict[str, Any]) -> dict[str, Any]:
+def _row(run: TrainingRun) -> dict[str, Any]:
     data = run.get("data") or {}
     metrics = run.get("metrics") or {}
     gate = run.get("gate") or {}
@@ -97,7 +99,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from prefloop.cli import CommandError, _existing_db, _settings
-    from prefloop.trainer.run import UnknownRun, get_run, list_runs, recover_stale
+    from prefloop.training import UnknownRun, get_run, list_runs, recover_stale
 
     settings = _settings(args)
     _existing_db(settings)

@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from prefloop.protocol import TrainingRun
 from prefloop.settings import Settings
 from prefloop.trainer.simulate import (
     HELDOUT_TASKS,
@@ -47,7 +48,7 @@ class DemoResult:
     after: float
     version_before: str
     version_after: str
-    run: dict[str, Any]
+    run: TrainingRun
     pairs: dict[str, Any]
     before_completions: list[str] = field(default_factory=list)
     after_completions: list[str] = field(default_factory=list)
@@ -160,7 +161,7 @@ class DemoService:
 
 
 def _demo_config() -> Any:
-    from prefloop.trainer.config import TrainConfig
+    from prefloop.train_config import TrainConfig
 
     # Small data, one clear taste: a fresh adapter against the base model with a learning
     # rate high enough for a few dozen pairs to move it within minutes on two CPU cores.
@@ -179,7 +180,7 @@ def run_demo(
 ) -> DemoResult:
     """Run the loop once on a throw-away home; ``settings`` locates the prepared model."""
     from prefloop.models import prepare_embedded
-    from prefloop.trainer.run import run_exit_code, start_run, wait_run
+    from prefloop.training import run_exit_code, start_run, wait_run
 
     timings: dict[str, float] = {}
     t0 = time.monotonic()

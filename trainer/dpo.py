@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prefloop.trainer.config import TrainConfig
+from prefloop.train_config import TrainConfig
 
 StepReport = Callable[[dict[str, Any]], None]
 

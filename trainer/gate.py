@@ -15,7 +15,8 @@ base model):
   probe latency may be at most ``train_gate_latency_factor`` times the current's.
 
 The pure parts (:func:`preference_summary`, :func:`compare_preferences`,
-:func:`probe_quality`, :func:`compare_probes`) take plain numbers and strings.
+:func:`probe_quality`, :func:`compare_probes`) take plain numbers and strings; the verdicts
+are the typed results of :mod:`prefloop.protocol` (``GateResult`` and its parts).
 """
 
 from __future__ import annotations
@@ -25,53 +26,53 @@ import json
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from prefloop import registry
+from prefloop.protocol import (
+    GateResult,
+    GateThresholds,
+    GateVerdict,
+    PreferenceFigures,
+    PreferenceVerdict,
+    ProbeSample,
+    ProbeSamples,
+    ProbeTotals,
+    ProbeVerdict,
+)
 from prefloop.settings import Settings
 
 
-@dataclass(frozen=True)
-class Thresholds:
-    min_accuracy_gain: float = 0.0
-    min_margin_gain: float = 0.0
-    min_heldout: int = 1
-    max_syntax_drop: float = 0.0
-    max_degenerate_increase: int = 0
-    latency_factor: float = 2.0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Thresholds:
-        return cls(
-            min_accuracy_gain=settings.train_gate_min_accuracy_gain,
-            min_margin_gain=settings.train_gate_min_margin_gain,
-            min_heldout=settings.train_gate_min_heldout,
-            max_syntax_drop=settings.train_gate_max_syntax_drop,
-            max_degenerate_increase=settings.train_gate_max_degenerate_increase,
-            latency_factor=settings.train_gate_latency_factor,
-        )
+def thresholds_from_settings(settings: Settings) -> GateThresholds:
+    """The gate's thresholds as the ``train_gate_*`` settings set them."""
+    return GateThresholds(
+        min_accuracy_gain=settings.train_gate_min_accuracy_gain,
+        min_margin_gain=settings.train_gate_min_margin_gain,
+        min_heldout=settings.train_gate_min_heldout,
+        max_syntax_drop=settings.train_gate_max_syntax_drop,
+        max_degenerate_increase=settings.train_gate_max_degenerate_increase,
+        latency_factor=settings.train_gate_latency_factor,
+    )
 
 
 # ---- pure parts ---------------------------------------------------------------------
 
 
-def preference_summary(deltas: Sequence[float]) -> dict[str, float | int]:
+def preference_summary(deltas: Sequence[float]) -> PreferenceFigures:
     """Accuracy (share of Δ > 0) and margin (mean Δ) of per-pair log-prob differences."""
     n = len(deltas)
     if n == 0:
-        return {"pairs": 0, "accuracy": 0.0, "margin": 0.0}
-    return {
-        "pairs": n,
-        "accuracy": sum(1 for d in deltas if d > 0) / n,
-        "margin": sum(deltas) / n,
-    }
+        return PreferenceFigures(pairs=0, accuracy=0.0, margin=0.0)
+    return PreferenceFigures(
+        pairs=n, accuracy=sum(1 for d in deltas if d > 0) / n, margin=sum(deltas) / n
+    )
 
 
 def compare_preferences(
-    candidate: Sequence[float], current: Sequence[float], thresholds: Thresholds
-) -> dict[str, Any]:
+    candidate: Sequence[float], current: Sequence[float], thresholds: GateThresholds
+) -> PreferenceVerdict:
     """The preference half of the gate on per-pair Δ of the candidate and the current."""
     if len(candidate) != len(current):
         raise ValueError("candidate and current must be measured on the same pairs")
@@ -83,26 +84,26 @@ def compare_preferences(
             f"only {len(candidate)} held-out pair(s); the gate needs {thresholds.min_heldout}"
         )
     else:
-        need_acc = float(cur["accuracy"]) + thresholds.min_accuracy_gain
-        if float(cand["accuracy"]) < need_acc - 1e-12:
+        need_acc = cur.accuracy + thresholds.min_accuracy_gain
+        if cand.accuracy < need_acc - 1e-12:
             reasons.append(
-                f"held-out accuracy {cand['accuracy']:.3f} < required {need_acc:.3f} "
-                f"(current {cur['accuracy']:.3f})"
+                f"held-out accuracy {cand.accuracy:.3f} < required {need_acc:.3f} "
+                f"(current {cur.accuracy:.3f})"
             )
-        need_margin = float(cur["margin"]) + thresholds.min_margin_gain
-        if not float(cand["margin"]) > need_margin:
+        need_margin = cur.margin + thresholds.min_margin_gain
+        if not cand.margin > need_margin:
             reasons.append(
-                f"held-out margin {cand['margin']:.4f} does not exceed {need_margin:.4f} "
-                f"(current {cur['margin']:.4f})"
+                f"held-out margin {cand.margin:.4f} does not exceed {need_margin:.4f} "
+                f"(current {cur.margin:.4f})"
             )
-    return {
-        "passed": not reasons,
-        "reasons": reasons,
-        "candidate": cand,
-        "current": cur,
-        "margin_gain": float(cand["margin"]) - float(cur["margin"]),
-        "accuracy_gain": float(cand["accuracy"]) - float(cur["accuracy"]),
-    }
+    return PreferenceVerdict(
+        passed=not reasons,
+        reasons=reasons,
+        candidate=cand,
+        current=cur,
+        margin_gain=cand.margin - cur.margin,
+        accuracy_gain=cand.accuracy - cur.accuracy,
+    )
 
 
 def is_degenerate(text: str) -> bool:
@@ -142,52 +143,52 @@ def probe_quality(probe: dict[str, Any], completion: str, *, cut: bool = False) 
     return quality
 
 
-def _probe_totals(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def _probe_totals(results: Sequence[dict[str, Any]]) -> ProbeTotals:
     python = [r for r in results if "syntax_valid" in r]
-    return {
-        "probes": len(results),
-        "syntax_valid_rate": (
+    return ProbeTotals(
+        probes=len(results),
+        syntax_valid_rate=(
             sum(1 for r in python if r["syntax_valid"]) / len(python) if python else 1.0
         ),
-        "degenerate": sum(1 for r in results if r["degenerate"]),
-        "seconds": sum(float(r.get("seconds", 0.0)) for r in results),
-    }
+        degenerate=sum(1 for r in results if r["degenerate"]),
+        seconds=sum(float(r.get("seconds", 0.0)) for r in results),
+    )
 
 
 def compare_probes(
     candidate: Sequence[dict[str, Any]],
     current: Sequence[dict[str, Any]],
-    thresholds: Thresholds,
-) -> dict[str, Any]:
+    thresholds: GateThresholds,
+) -> ProbeVerdict:
     """The probe half of the gate on per-probe results (``probe_quality`` + ``seconds``)."""
     cand = _probe_totals(candidate)
     cur = _probe_totals(current)
     reasons = []
-    if cand["syntax_valid_rate"] < cur["syntax_valid_rate"] - thresholds.max_syntax_drop - 1e-12:
+    if cand.syntax_valid_rate < cur.syntax_valid_rate - thresholds.max_syntax_drop - 1e-12:
         reasons.append(
-            f"probe syntax-valid rate fell to {cand['syntax_valid_rate']:.2f} "
-            f"from {cur['syntax_valid_rate']:.2f}"
+            f"probe syntax-valid rate fell to {cand.syntax_valid_rate:.2f} "
+            f"from {cur.syntax_valid_rate:.2f}"
         )
-    if cand["degenerate"] > cur["degenerate"] + thresholds.max_degenerate_increase:
+    if cand.degenerate > cur.degenerate + thresholds.max_degenerate_increase:
         reasons.append(
-            f"{cand['degenerate']} empty or repetitive probe completion(s), "
-            f"current {cur['degenerate']}"
+            f"{cand.degenerate} empty or repetitive probe completion(s), current {cur.degenerate}"
         )
-    if cur["seconds"] > 0 and cand["seconds"] > thresholds.latency_factor * cur["seconds"]:
+    if cur.seconds > 0 and cand.seconds > thresholds.latency_factor * cur.seconds:
         reasons.append(
-            f"probe latency {cand['seconds']:.2f}s is over {thresholds.latency_factor}x "
-            f"the current {cur['seconds']:.2f}s"
+            f"probe latency {cand.seconds:.2f}s is over {thresholds.latency_factor}x "
+            f"the current {cur.seconds:.2f}s"
         )
-    return {"passed": not reasons, "reasons": reasons, "candidate": cand, "current": cur}
+    return ProbeVerdict(passed=not reasons, reasons=reasons, candidate=cand, current=cur)
 
 
-def decide(preferences: dict[str, Any], probes: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "passed": bool(preferences["passed"] and probes["passed"]),
-        "reasons": [*preferences["reasons"], *probes["reasons"]],
-        "preferences": preferences,
-        "probes": probes,
-    }
+def decide(preferences: PreferenceVerdict, probes: ProbeVerdict) -> GateVerdict:
+    """The gate passes when both halves pass; the reasons of both, preferences first."""
+    return GateVerdict(
+        passed=preferences.passed and probes.passed,
+        reasons=[*preferences.reasons, *probes.reasons],
+        preferences=preferences,
+        probes=probes,
+    )
 
 
 def load_probes(name: str) -> dict[str, Any]:
@@ -329,14 +330,14 @@ def evaluate(
     max_length: int,
     probe_max_tokens: int,
     device: str = "cpu",
-    thresholds: Thresholds | None = None,
-) -> dict[str, Any]:
-    """Measure the candidate against the current version and decide. JSON-able result."""
+    thresholds: GateThresholds | None = None,
+) -> GateResult:
+    """Measure the candidate against the current version and decide."""
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    thresholds = thresholds or Thresholds.from_settings(settings)
+    thresholds = thresholds or thresholds_from_settings(settings)
     started = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     base: Any = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
@@ -366,17 +367,22 @@ def evaluate(
             cand_probes += run_probes(
                 model, tokenizer, [probe], settings=settings, max_tokens=probe_max_tokens
             )
-    result = decide(
+    verdict = decide(
         compare_preferences(candidate_deltas, current_deltas, thresholds),
         compare_probes(cand_probes, cur_probes, thresholds),
     )
-    result["probe_set"] = probes.get("version", probe_set)
-    result["thresholds"] = asdict(thresholds)
-    result["current"] = "base" if current_adapter is None else str(current_adapter.name)
-    result["seconds"] = round(time.perf_counter() - started, 3)
     # Probe completions are model output on fixed probe code, never user code.
-    result["probes"]["samples"] = {
-        "candidate": [{"id": r["id"], "completion": r["completion"]} for r in cand_probes],
-        "current": [{"id": r["id"], "completion": r["completion"]} for r in cur_probes],
-    }
-    return result
+    samples = ProbeSamples(
+        candidate=[ProbeSample(id=r["id"], completion=r["completion"]) for r in cand_probes],
+        current=[ProbeSample(id=r["id"], completion=r["completion"]) for r in cur_probes],
+    )
+    return GateResult(
+        passed=verdict.passed,
+        reasons=verdict.reasons,
+        preferences=verdict.preferences,
+        probes=verdict.probes.model_copy(update={"samples": samples}),
+        probe_set=str(probes.get("version", probe_set)),
+        thresholds=thresholds,
+        current=registry.BASE if current_adapter is None else current_adapter.name,
+        seconds=round(time.perf_counter() - started, 3),
+    )

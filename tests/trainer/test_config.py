@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from prefloop.trainer.config import FIELDS, ConfigError, TrainConfig, load_config
+from prefloop.train_config import FIELDS, ConfigError, TrainConfig, load_config
 
 
 def test_defaults_suit_small_data() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefloop.trainer.config import load_config
+from prefloop.train_config import load_config
 from prefloop.trainer.dpo import train_dpo
 from tests.trainer.training_data import FAST, pair
 

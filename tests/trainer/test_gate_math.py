@@ -7,11 +7,18 @@ from pathlib import Path
 
 import pytest
 
+from prefloop.protocol import (
+    GateResult,
+    GateThresholds,
+    PreferenceFigures,
+    ProbeSample,
+    ProbeSamples,
+)
 from prefloop.trainer.gate import (
-    Thresholds,
     compare_preferences,
     compare_probes,
     completion_logprob,
+    decide,
     is_degenerate,
     load_probes,
     preference_summary,
@@ -21,42 +28,42 @@ from prefloop.trainer.gate import (
 
 def test_accuracy_is_share_of_positive_deltas_and_margin_their_mean() -> None:
     summary = preference_summary([2.0, -1.0, 0.5, 0.0])
-    assert summary == {"pairs": 4, "accuracy": 0.5, "margin": 0.375}
-    assert preference_summary([]) == {"pairs": 0, "accuracy": 0.0, "margin": 0.0}
+    assert summary == PreferenceFigures(pairs=4, accuracy=0.5, margin=0.375)
+    assert preference_summary([]) == PreferenceFigures(pairs=0, accuracy=0.0, margin=0.0)
 
 
 def test_candidate_must_beat_current_on_both() -> None:
     current = [1.0, -1.0, 0.5, -0.5]  # accuracy 0.5, margin 0
     better = [2.0, 0.5, 0.5, -0.2]  # accuracy 0.75, margin 0.7
-    result = compare_preferences(better, current, Thresholds())
-    assert result["passed"], result["reasons"]
-    assert result["accuracy_gain"] == pytest.approx(0.25)
-    assert result["margin_gain"] == pytest.approx(0.7)
+    result = compare_preferences(better, current, GateThresholds())
+    assert result.passed, result.reasons
+    assert result.accuracy_gain == pytest.approx(0.25)
+    assert result.margin_gain == pytest.approx(0.7)
 
     same_accuracy_lower_margin = [0.1, -1.0, 0.1, -0.5]
-    result = compare_preferences(same_accuracy_lower_margin, current, Thresholds())
-    assert not result["passed"]
-    assert any("margin" in r for r in result["reasons"])
+    result = compare_preferences(same_accuracy_lower_margin, current, GateThresholds())
+    assert not result.passed
+    assert any("margin" in r for r in result.reasons)
 
     higher_margin_worse_accuracy = [9.0, -1.0, -0.1, -0.1]
-    result = compare_preferences(higher_margin_worse_accuracy, current, Thresholds())
-    assert not result["passed"]
-    assert any("accuracy" in r for r in result["reasons"])
+    result = compare_preferences(higher_margin_worse_accuracy, current, GateThresholds())
+    assert not result.passed
+    assert any("accuracy" in r for r in result.reasons)
 
     # Equal is not better: the margin must exceed the current's.
-    assert not compare_preferences(current, current, Thresholds())["passed"]
+    assert not compare_preferences(current, current, GateThresholds()).passed
 
 
 def test_thresholds_raise_the_bar() -> None:
     current = [1.0, -1.0]
     candidate = [1.5, 0.5]  # accuracy +0.5, margin +1.0
-    assert compare_preferences(candidate, current, Thresholds())["passed"]
-    assert not compare_preferences(candidate, current, Thresholds(min_margin_gain=1.0))["passed"]
-    assert not compare_preferences(candidate, current, Thresholds(min_accuracy_gain=0.6))["passed"]
-    few = compare_preferences(candidate, current, Thresholds(min_heldout=3))
-    assert not few["passed"] and "held-out pair" in few["reasons"][0]
+    assert compare_preferences(candidate, current, GateThresholds()).passed
+    assert not compare_preferences(candidate, current, GateThresholds(min_margin_gain=1.0)).passed
+    assert not compare_preferences(candidate, current, GateThresholds(min_accuracy_gain=0.6)).passed
+    few = compare_preferences(candidate, current, GateThresholds(min_heldout=3))
+    assert not few.passed and "held-out pair" in few.reasons[0]
     with pytest.raises(ValueError):
-        compare_preferences([1.0], current, Thresholds())
+        compare_preferences([1.0], current, GateThresholds())
 
 
 def test_degenerate_and_python_validity() -> None:
@@ -82,17 +89,61 @@ def _probe(pid: str, valid: bool | None, degenerate: bool, seconds: float) -> di
 
 def test_probes_must_not_regress() -> None:
     current = [_probe("a", True, False, 1.0), _probe("b", False, False, 1.0)]
-    assert compare_probes(current, current, Thresholds())["passed"]
+    assert compare_probes(current, current, GateThresholds()).passed
     less_valid = [_probe("a", False, False, 1.0), _probe("b", False, False, 1.0)]
-    result = compare_probes(less_valid, current, Thresholds())
-    assert not result["passed"] and "syntax-valid" in result["reasons"][0]
-    assert compare_probes(less_valid, current, Thresholds(max_syntax_drop=0.5))["passed"]
+    result = compare_probes(less_valid, current, GateThresholds())
+    assert not result.passed and "syntax-valid" in result.reasons[0]
+    assert compare_probes(less_valid, current, GateThresholds(max_syntax_drop=0.5)).passed
     degenerate = [_probe("a", True, True, 1.0), _probe("b", False, False, 1.0)]
-    assert "repetitive" in compare_probes(degenerate, current, Thresholds())["reasons"][0]
+    assert "repetitive" in compare_probes(degenerate, current, GateThresholds()).reasons[0]
     slow = [_probe("a", True, False, 3.0), _probe("b", False, False, 2.0)]
-    result = compare_probes(slow, current, Thresholds(latency_factor=2.0))
-    assert not result["passed"] and "latency" in result["reasons"][0]
-    assert compare_probes(slow, current, Thresholds(latency_factor=3.0))["passed"]
+    result = compare_probes(slow, current, GateThresholds(latency_factor=2.0))
+    assert not result.passed and "latency" in result.reasons[0]
+    assert compare_probes(slow, current, GateThresholds(latency_factor=3.0)).passed
+
+
+def test_gate_result_is_stored_with_its_keys() -> None:
+    probes = [_probe("a", True, False, 1.0)]
+    verdict = decide(
+        compare_preferences([1.0, 2.0], [0.5, -1.0], GateThresholds()),
+        compare_probes(probes, probes, GateThresholds()),
+    )
+    assert verdict.passed and verdict.reasons == []
+    sample = [ProbeSample(id="a", completion="x + 1")]
+    result = GateResult(
+        **verdict.model_dump(exclude={"probes"}),
+        probes=verdict.probes.model_copy(
+            update={"samples": ProbeSamples(candidate=sample, current=sample)}
+        ),
+        probe_set="probes-v1",
+        thresholds=GateThresholds(),
+        current="base",
+        seconds=1.5,
+    )
+    stored = result.stored()
+    assert list(stored) == [
+        "passed",
+        "reasons",
+        "preferences",
+        "probes",
+        "probe_set",
+        "thresholds",
+        "current",
+        "seconds",
+    ]
+    assert stored["preferences"]["candidate"] == {"pairs": 2, "accuracy": 1.0, "margin": 1.5}
+    assert list(stored["probes"]) == ["passed", "reasons", "candidate", "current", "samples"]
+    assert stored["probes"]["samples"]["current"] == [{"id": "a", "completion": "x + 1"}]
+    assert stored["thresholds"] == {
+        "min_accuracy_gain": 0.0,
+        "min_margin_gain": 0.0,
+        "min_heldout": 1,
+        "max_syntax_drop": 0.0,
+        "max_degenerate_increase": 0,
+        "latency_factor": 2.0,
+    }
+    assert GateResult.model_validate(stored) == result
+    assert "samples" not in verdict.probes.model_dump(exclude_none=True)
 
 
 def test_shipped_probe_set_is_well_formed() -> None:

@@ -15,22 +15,21 @@ from typing import Any
 import pytest
 
 from prefloop import registry
+from prefloop.server.schedule import TrainingSchedule, parse_schedule
 from prefloop.store import migrate, utcnow
-from prefloop.trainer.config import load_config
-from prefloop.trainer.run import (
+from prefloop.train_config import load_config
+from prefloop.trainer.run import queue_run, run_in_process
+from prefloop.training import (
     NotEnoughPairs,
     RunInProgress,
     get_run,
     list_runs,
     lock_held,
     pair_counts,
-    queue_run,
     recover_stale,
-    run_in_process,
     start_run,
     wait_run,
 )
-from prefloop.trainer.schedule import TrainingSchedule, parse_schedule
 from tests.trainer.training_data import FAST, LONG, add_pairs, fast_settings
 
 TIMEOUT = 300
@@ -123,6 +122,7 @@ def test_not_enough_pairs_is_refused_and_records_nothing(
     with pytest.raises(NotEnoughPairs, match="only 4 new pair"):
         start_run(settings)
     assert list_runs(settings) == []
+    assert list(settings.runs_dir.glob("*.log")) == []
     assert pair_counts(settings) == {"train": 3, "heldout": 1, "new": 4}
     assert not lock_held(settings)
 
@@ -197,6 +197,26 @@ def test_stale_running_run_is_marked_failed(tmp_path: Path, tiny_model_dir: Path
     run = get_run(settings, "r-old")
     assert run["status"] == "failed" and "without finishing" in run["error"]
     assert recover_stale(settings) == []
+
+
+def _imported_by(module: str, prefixes: tuple[str, ...]) -> list[str]:
+    """The modules starting with one of ``prefixes`` that importing ``module`` loads."""
+    code = (
+        f"import sys, {module}\n"
+        f"print('\\n'.join(sorted(m for m in sys.modules if m.startswith({prefixes!r}))))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    return proc.stdout.split()
+
+
+def test_training_control_imports_no_trainer_and_no_ml_library() -> None:
+    """The service and the CLI start runs through prefloop.training; training itself is in
+    the training process."""
+    heavy = ("torch", "transformers", "trl", "peft", "datasets", "prefloop.trainer")
+    assert _imported_by("prefloop.training", heavy) == []
+    assert _imported_by("prefloop.server.app", ("prefloop.trainer", "prefloop.lsp")) == []
 
 
 def test_schedule_parsing() -> None:

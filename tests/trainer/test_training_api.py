@@ -59,6 +59,14 @@ def test_admin_routes_need_the_token(server: ServerProcess) -> None:
             assert client.request(method, path, headers=wrong).status_code == 401
         assert client.get("/admin/runs/no-such-run", headers=AUTH).status_code == 404
         assert client.get("/admin/runs", headers=AUTH).json() == {"runs": []}
+        # No pairs yet: refused at once, and no run is recorded.
+        refused = client.post("/admin/retrain", headers=AUTH)
+        assert refused.status_code == 422
+        assert refused.json() == {
+            "error": "no training pairs yet: the feedback log has none to offer",
+            "detail": [],
+        }
+        assert client.get("/admin/runs", headers=AUTH).json() == {"runs": []}
         health = client.get("/healthz").json()
         assert health["trainer"]["schedule"] == "off"
         assert health["trainer"]["last_run"] is None
@@ -100,7 +108,8 @@ def test_rejected_candidate_changes_nothing_served(server: ServerProcess) -> Non
         assert run["candidate_version"] == "v1"
         assert registry.current(settings) is None
         assert registry.get(settings, "v1").status == "rejected"
-        time.sleep(1.0)
+        # The service looks at the registry now, as its poll would: nothing to swap to.
+        assert client.post("/admin/reload", headers=AUTH).status_code == 200
         health = client.get("/healthz").json()
         assert health["model_version"] == before == "base"
         assert health["trainer"]["last_run"]["status"] == "rejected"

@@ -4,7 +4,7 @@
 (``cron:0 3 * * *`` or ``0 3 * * *``). At each tick a run starts only when at least
 ``train_min_new_pairs`` pairs arrived since the last finished run and no run holds the lock;
 missed ticks are coalesced into one and may start ``train_misfire_grace`` seconds late.
-This module only wires the scheduler: the run itself is :func:`prefloop.trainer.run.start_run`.
+This module only wires the scheduler: the run itself is :func:`prefloop.training.start_run`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,14 @@ from typing import Any
 
 from prefloop.settings import Settings
 from prefloop.store import utcnow
+from prefloop.training import (
+    ACTIVE,
+    NotEnoughPairs,
+    RunInProgress,
+    last_run,
+    recover_stale,
+    start_run,
+)
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +34,8 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 @dataclass(frozen=True)
 class Schedule:
+    """A parsed ``train_schedule``: off, every ``seconds``, or a five-field ``cron``."""
+
     kind: str  # "off" | "interval" | "cron"
     seconds: float = 0.0
     cron: str = ""
@@ -75,8 +85,6 @@ class TrainingSchedule:
         self.last_check: dict[str, Any] | None = None
 
     def start(self) -> None:
-        from prefloop.trainer.run import recover_stale
-
         if self.settings.db_path.exists():
             stale = recover_stale(self.settings)
             if stale:
@@ -112,8 +120,6 @@ class TrainingSchedule:
 
     def tick(self) -> str | None:
         """One scheduled look: start a run when there is enough new data. Returns its id."""
-        from prefloop.trainer.run import NotEnoughPairs, RunInProgress, start_run
-
         with self._lock:
             at = utcnow()
             try:
@@ -138,8 +144,6 @@ class TrainingSchedule:
         return str(job.next_run_time.isoformat())
 
     def describe(self) -> dict[str, Any]:
-        from prefloop.trainer.run import ACTIVE, last_run
-
         last = None
         try:
             run = last_run(self.settings)
