@@ -23,8 +23,8 @@ from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from prefloop.store.connection import connect
 from prefloop.store.critiques import PAIRWISE_PREFIX
-from prefloop.store.schema import connect
 
 SPLITS = ("train", "heldout")
 PAIR_ORDER = "created_at, suggestion_at, id"

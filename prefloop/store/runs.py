@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any, cast
 
 from prefloop.protocol import PairCounts, TrainingRun
-from prefloop.store.schema import connect, utcnow
+from prefloop.store import pairs
+from prefloop.store.connection import connect
+from prefloop.store.timestamps import utcnow
 
 JSON_COLUMNS = ("config", "data", "metrics", "gate")
 UNFINISHED = ("queued", "running")
@@ -123,42 +125,14 @@ def unfinished_run_ids(db: Path) -> list[str]:
         ]
 
 
-def _newest_used(conn: sqlite3.Connection) -> str | None:
-    """``created_at`` of the newest pair a finished (succeeded/rejected) run trained on."""
-    for row in conn.execute(
-        "SELECT data FROM training_runs WHERE status IN ('succeeded', 'rejected') "
-        "ORDER BY created_at DESC"
-    ):
-        data = json.loads(row["data"] or "{}")
-        if data.get("newest_pair_at"):
-            return str(data["newest_pair_at"])
-    return None
-
-
 def pair_counts(db: Path) -> PairCounts:
     """Train/held-out pairs in the table and pairs newer than the last finished run's data."""
     with _connect(db) as conn:
-        counts = {
-            row["split"]: row["n"]
-            for row in conn.execute("SELECT split, count(*) AS n FROM pairs GROUP BY split")
-        }
-        since = _newest_used(conn)
-        new = conn.execute(
-            "SELECT count(*) FROM pairs WHERE created_at > ?", (since or "",)
-        ).fetchone()[0]
-    return {
-        "train": int(counts.get("train", 0)),
-        "heldout": int(counts.get("heldout", 0)),
-        "new": int(new),
-    }
+        counts = pairs.pair_counts(conn)
+    return {"train": counts["train"], "heldout": counts["heldout"], "new": counts["new"]}
 
 
 def load_split(db: Path, split: str, limit: int) -> list[dict[str, Any]]:
-    """The newest ``limit`` pairs of a split, returned oldest first."""
+    """The newest ``limit`` pairs of a split, in the pairs table's one order (oldest first)."""
     with _connect(db) as conn:
-        rows = conn.execute(
-            "SELECT id, created_at, prompt, chosen, rejected, weight, source FROM pairs "
-            "WHERE split = ? ORDER BY created_at DESC, id DESC LIMIT ?",
-            (split, limit),
-        ).fetchall()
-    return [dict(r) for r in reversed(rows)]
+        return pairs.load_split(conn, split, limit)
