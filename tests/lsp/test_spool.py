@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import stat
-import time
 from pathlib import Path
 
 from prefloop.lsp.spool import SPOOL_FILE, Spool
+from tests.waiting import wait_until
 
 
 def test_add_claim_delete_in_order(tmp_path: Path) -> None:
@@ -37,8 +37,13 @@ def test_expired_leases_are_claimable(tmp_path: Path) -> None:
     spool.add([("a", "{}")])
     assert spool.claim("crashed", 5, 0.05)
     assert spool.claim("me", 5, 30) == []
-    time.sleep(0.1)
-    assert [s.id for s in spool.claim("me", 5, 30)] == ["a"]
+    claimed = wait_until(
+        lambda: spool.claim("me", 5, 30),
+        what="the crashed sender's lease of 0.05 s to run out",
+        timeout=5,
+        interval=0.01,
+    )
+    assert [s.id for s in claimed] == ["a"]
 
 
 def test_events_survive_reopening_and_the_file_is_private(tmp_path: Path) -> None:
