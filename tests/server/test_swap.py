@@ -70,8 +70,9 @@ def swappable(
     home = tmp_path_factory.mktemp("swap-home")
     server = start_server(home, tiny_model_dir, extra_env={"PREFLOOP_SWAP_POLL_SECONDS": "0.5"})
     settings = Settings(home=home, server_url=server.url, registry_keep=10)
-    yield Swappable(server, settings, adapters)
-    server.stop()
+    swappable = Swappable(server, settings, adapters)
+    yield swappable
+    swappable.server.stop()  # the one running now: a test may have restarted the service
 
 
 def suggest(client: httpx.Client, **extra: Any) -> httpx.Response:
