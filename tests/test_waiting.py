@@ -28,10 +28,10 @@ def test_the_timeout_names_what_was_awaited_and_the_last_value_seen() -> None:
 
 
 def test_listed_exceptions_mean_not_yet_and_others_end_the_wait() -> None:
-    answers = iter([ConnectionError("refused"), ConnectionError("refused"), 200])
+    answers: list[int | Exception] = [ConnectionError("refused"), ConnectionError("refused"), 200]
 
     def status() -> int:
-        answer = next(answers)
+        answer = answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
         return answer
@@ -44,8 +44,9 @@ def test_listed_exceptions_mean_not_yet_and_others_end_the_wait() -> None:
             timeout=0.02,
             retry_on=(ConnectionError,),
         )
+    empty: dict[str, int] = {}
     with pytest.raises(KeyError):
-        wait_until(lambda: {}["missing"], what="a key", retry_on=(ConnectionError,))
+        wait_until(lambda: empty["missing"], what="a key", retry_on=(ConnectionError,))
 
 
 def status_of(exc: Exception) -> int:
