@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 
 from prefloop.models import prepare_embedded
 from prefloop.settings import Settings
+from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -133,18 +133,28 @@ def start_server(
             stderr=subprocess.STDOUT,
         )
     server = ServerProcess(proc, f"http://127.0.0.1:{port}", home, log_path)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def health() -> int:
         if proc.poll() is not None:
             raise RuntimeError(f"prefloop serve exited early:\n{server.log()[-3000:]}")
-        try:
-            if httpx.get(server.url + "/healthz", timeout=2).status_code == ready_status:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    server.stop()
-    raise RuntimeError(f"prefloop serve did not become ready:\n{server.log()[-3000:]}")
+        return httpx.get(server.url + "/healthz", timeout=2).status_code
+
+    try:
+        wait_until(
+            health,
+            lambda status: status == ready_status,
+            what=f"/healthz of prefloop serve to answer {ready_status}",
+            timeout=timeout,
+            interval=0.2,
+            retry_on=(httpx.HTTPError,),
+            error=lambda message: RuntimeError(
+                f"prefloop serve did not become ready: {message}\n{server.log()[-3000:]}"
+            ),
+        )
+    except BaseException:
+        server.stop()
+        raise
+    return server
 
 
 @pytest.fixture(scope="module")

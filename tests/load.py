@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 
+from tests.waiting import wait_until
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -84,11 +86,14 @@ class ContinuousLoad:
         return sum(1 for a in self.snapshot() if a.version == version)
 
     def wait_seen(self, version: str, count: int, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while self.seen(version) < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no suggestion from {version} within {timeout}s")
-            time.sleep(0.02)
+        """Return once ``count`` answers came from ``version``."""
+        wait_until(
+            lambda: self.seen(version),
+            lambda seen: seen >= count,
+            what=f"{count} answers from {version}",
+            timeout=timeout,
+            interval=0.02,
+        )
 
     def first_from(self, version: str, after: float) -> Answer | None:
         """The first answer from ``version`` sent at or after ``after``... or answered

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import CHECKPOINTS, Latencies, Service
-from tests.e2e.workbench import TOAST, Workbench, start_line, suggest, wait_for
+from tests.e2e.workbench import TOAST, Workbench, start_line, suggest
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.vscode]
 
@@ -60,11 +61,12 @@ def test_accept_next_word_is_a_partial_acceptance(
         before = len(workbench.ghost_text())
         workbench.call("press", key="Control+ArrowRight")
 
-        def shorter(before: int = before) -> bool:
-            return 0 < len(workbench.ghost_text()) < before
-
         # What is left of the suggestion stays on screen, shorter.
-        wait_for(shorter, "the rest of the suggestion after accepting a word")
+        wait_until(
+            lambda: len(workbench.ghost_text()),
+            lambda left, before=before: 0 < left < before,
+            what=f"the rest of the suggestion after accepting a word (of {before} chars)",
+        )
     workbench.call("press", key="Escape")
     partial = service.store.wait_event(shown.suggestion_id, "partially_accepted")
     assert 0 < partial["accepted_chars"] < len(shown.candidate)

@@ -16,14 +16,15 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
+
+from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 EDITOR_CACHE = REPO / ".cache" / "editor"
@@ -36,8 +37,6 @@ VSIX_DIR = REPO / "extension"
 GHOST = ".monaco-editor .ghost-text-decoration"
 STATUS_ITEM = ".statusbar-item"
 TOAST = ".notifications-toasts .notification-toast"
-
-T = TypeVar("T")
 
 
 class E2EError(RuntimeError):
@@ -61,20 +60,6 @@ def missing_requirements() -> str | None:
 def find_vsix() -> Path | None:
     found = sorted(VSIX_DIR.glob("prefloop-*.vsix"), key=lambda p: p.stat().st_mtime)
     return found[-1] if found else None
-
-
-def wait_for(
-    check: Callable[[], T | None], what: str, timeout: float = 30.0, interval: float = 0.05
-) -> T:
-    """Polls ``check`` until it returns something other than None/False."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value is not None and value is not False:
-            return value
-        if time.monotonic() > deadline:
-            raise E2EError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 # ---- the store ------------------------------------------------------------------------
@@ -122,7 +107,15 @@ class Store:
         def check() -> dict[str, Any] | None:
             return next((e for e in self.events(suggestion_id, kind) if where(e)), None)
 
-        return wait_for(check, f"a {kind!r} event for {suggestion_id}", timeout)
+        found = wait_until(
+            check,
+            lambda event: event is not None,
+            what=f"a {kind!r} event for {suggestion_id}",
+            timeout=timeout,
+            error=E2EError,
+        )
+        assert found is not None
+        return found
 
 
 def candidate_texts(row: dict[str, Any]) -> list[str]:
@@ -258,16 +251,21 @@ class CodeServer:
                 start_new_session=True,
             )
 
-        def healthy() -> bool:
+        def health() -> int:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise E2EError(f"code-server exited early:\n{self.log()[-3000:]}")
-            try:
-                return httpx.get(self.url + "/healthz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
+            return httpx.get(self.url + "/healthz", timeout=2).status_code
 
-        wait_for(healthy, "code-server's /healthz", timeout, interval=0.2)
+        wait_until(
+            health,
+            lambda status: status == 200,
+            what="code-server's /healthz to answer 200",
+            timeout=timeout,
+            interval=0.2,
+            retry_on=(httpx.HTTPError,),
+            error=E2EError,
+        )
 
     def stop(self) -> None:
         proc = self.proc
@@ -489,7 +487,13 @@ def suggest(
         ]
         return rows[-1] if rows else None
 
-    row = wait_for(matching, f"a stored suggestion for {line!r}")
+    row = wait_until(
+        matching,
+        lambda found: found is not None,
+        what=f"a stored suggestion for {line!r}",
+        error=E2EError,
+    )
+    assert row is not None
     candidate = candidate_texts(row)[0]
     if normalize(candidate) != ghost:
         raise E2EError(f"on screen {ghost!r}, stored {candidate!r}")

@@ -59,6 +59,8 @@ def _handler(judge: ScriptedJudge) -> type[BaseHTTPRequestHandler]:
             judge.requests.append(body)
             reply = judge.next_reply()
             if reply.delay:
+                # A judge that answers late, for the client's timeout to run out: the
+                # lateness itself is the behaviour under test, so time has to pass here.
                 time.sleep(reply.delay)
             if reply.status != 200:
                 self._send(reply.status, {"error": {"message": "scripted failure"}})

@@ -3,8 +3,6 @@ the embedded model, asked through its chat and completions APIs with a JSON sche
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from prefloop.settings import Settings
 from prefloop.store.writer import Writer
 from tests.judge.backlog import SNIPPETS, add_backlog, critiques
 from tests.vllm_fixture import VllmServer
+from tests.waiting import wait_until_async
 
 pytestmark = [pytest.mark.vllm, pytest.mark.e2e, pytest.mark.slow]
 
@@ -91,12 +90,14 @@ async def test_worker_critiques_a_backlog_through_vllm(
     )
     worker = JudgeWorker(settings, None, writer)
     await worker.start()
-    started = time.monotonic()
     try:
-        while time.monotonic() - started < 300:
-            if {r["suggestion_id"] for r in critiques(writer.db_path, "llm:openai")} >= set(sids):
-                break
-            await asyncio.sleep(0.5)
+        await wait_until_async(
+            lambda: {r["suggestion_id"] for r in critiques(writer.db_path, "llm:openai")},
+            lambda done: done >= set(sids),
+            what="a critique for every suggestion",
+            timeout=300,
+            interval=0.5,
+        )
     finally:
         await worker.stop()
         writer.stop()

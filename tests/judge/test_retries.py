@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from prefloop.settings import Settings
 from prefloop.store.writer import Writer
 from tests.judge.backlog import SNIPPETS, add_backlog, critiques
 from tests.judge.scripted_judge import Reply, ScriptedJudge, scripted_judge
+from tests.waiting import wait_until_async
 
 RUBRIC = load_rubric()
 SCORES = {"fit": 4, "correctness": 5, "efficiency": 4, "readability": 4, "style": 4, "safety": 5}
@@ -195,11 +195,12 @@ async def test_worker_records_ok_and_failed_critiques_for_every_candidate(
         worker = JudgeWorker(settings_for(judge, tmp_path, judge_concurrency=1), None, writer)
         await worker.start()
         try:
-            for _ in range(200):
-                done = {r["suggestion_id"] for r in critiques(writer.db_path, "llm:openai")}
-                if done >= set(sids):
-                    break
-                await asyncio.sleep(0.05)
+            await wait_until_async(
+                lambda: {r["suggestion_id"] for r in critiques(writer.db_path, "llm:openai")},
+                lambda done: done >= set(sids),
+                what="a critique for every suggestion",
+                timeout=10,
+            )
         finally:
             await worker.stop()
     rows = critiques(writer.db_path, "llm:openai")

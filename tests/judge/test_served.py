@@ -4,7 +4,6 @@ background, and suggestion requests keep being answered while it works."""
 from __future__ import annotations
 
 import sqlite3
-import time
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import ServerProcess, start_server
+from tests.waiting import wait_until
 
 PREFIXES = (
     "def add(a, b):\n    return ",
@@ -46,16 +46,6 @@ def critiques(server: ServerProcess) -> list[tuple[str, int, str, str, str]]:
         ).fetchall()
 
 
-def wait_for(check: Any, timeout: float = 120.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
-
-
 def test_every_candidate_of_served_suggestions_is_critiqued(judged_server: ServerProcess) -> None:
     made: dict[str, int] = {}
     with judged_server.client() as client:
@@ -81,7 +71,12 @@ def test_every_candidate_of_served_suggestions_is_critiqued(judged_server: Serve
             if judge.startswith("check:")
         )
 
-    wait_for(judged)
+    wait_until(
+        judged,
+        what="every candidate critiqued by the engine, every first candidate by the checks",
+        timeout=120,
+        interval=0.1,
+    )
     rows = [r for r in critiques(judged_server) if r[0] in made]
     engine_rows = [r for r in rows if r[2] == "llm:engine"]
     # A random model cannot answer the rubric: every critique is recorded, as failed.
@@ -112,7 +107,13 @@ def test_suggestions_are_answered_while_the_judge_works(judged_server: ServerPro
             return int(judge["critiques_ok"] + judge["critiques_failed"])
 
         before = judged()
-        wait_for(lambda: judged() > before)
+        wait_until(
+            judged,
+            lambda count: count > before,
+            what=f"more than {before} critiques",
+            timeout=120,
+            interval=0.1,
+        )
         for prefix in PREFIXES:
             response = client.post(
                 "/v1/suggestions",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from prefloop.server.judge.worker import JudgeWorker
 from prefloop.settings import Settings
 from prefloop.store.writer import Writer
 from tests.judge.backlog import SNIPPETS, add_backlog, critiques
+from tests.waiting import wait_until_async
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -55,13 +56,6 @@ def engine_settings(tmp_path: Path, model: Path, **overrides: object) -> Setting
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
-
-
-async def wait_until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        await asyncio.sleep(0.01)
 
 
 async def test_garbage_from_a_random_model_is_retried_then_recorded_failed(
@@ -111,9 +105,9 @@ async def test_a_suggestion_request_preempts_the_judge(tiny_engine: Transformers
     async def cancelled_once() -> bool:
         return tiny_engine.stats.cancelled == cancelled + 1
 
-    await wait_until(busy, "the judge's generation to start")
+    await wait_until_async(busy, what="the judge's generation to start", timeout=60, interval=0.01)
     backend.preempt()
-    await wait_until(cancelled_once, "the cancellation")
+    await wait_until_async(cancelled_once, what="the cancellation", timeout=60, interval=0.01)
     [outcome] = await asyncio.wait_for(task, 120)
     assert outcome.attempts == 1, "the preempted attempt is repeated, not counted"
 
@@ -134,9 +128,9 @@ async def test_a_suggestion_request_preempts_a_pairwise_comparison(
     async def cancelled_once() -> bool:
         return tiny_engine.stats.cancelled == cancelled + 1
 
-    await wait_until(busy, "the judge's generation to start")
+    await wait_until_async(busy, what="the judge's generation to start", timeout=60, interval=0.01)
     backend.preempt()
-    await wait_until(cancelled_once, "the cancellation")
+    await wait_until_async(cancelled_once, what="the cancellation", timeout=60, interval=0.01)
     verdict = await asyncio.wait_for(task, 240)
     assert verdict.attempts == 2, "one per order: the preempted attempt is repeated"
     assert verdict.winner is None and len(verdict.errors) == 2, "a random model's garbage"
@@ -156,14 +150,15 @@ async def test_backlog_end_to_end_with_the_embedded_model(
     )
     sids = add_backlog(writer, SNIPPETS[:2])
     worker = JudgeWorker(settings, engine, writer)
-    started = time.monotonic()
     await worker.start()
     try:
-        while time.monotonic() - started < 600:
-            done = {r["suggestion_id"] for r in critiques(writer.db_path, "llm:engine")}
-            if done >= set(sids):
-                break
-            await asyncio.sleep(0.5)
+        await wait_until_async(
+            lambda: {r["suggestion_id"] for r in critiques(writer.db_path, "llm:engine")},
+            lambda done: done >= set(sids),
+            what="a critique for every suggestion",
+            timeout=600,
+            interval=0.5,
+        )
     finally:
         await worker.stop()
         await engine.close()

@@ -9,14 +9,15 @@ import contextlib
 import os
 import sqlite3
 import sys
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+from tests.waiting import wait_until_async
 
 ROOT_URI = "file:///work/project"
 LSP_COMMAND = [sys.executable, "-m", "prefloop.cli", "lsp", "--log-level", "debug"]
@@ -219,34 +220,19 @@ def count(db_path: Path, sql: str, params: tuple[Any, ...] = ()) -> int:
         return int(conn.execute(sql, params).fetchone()[0])
 
 
-async def wait_until(check: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
-    """Poll ``check`` without blocking the event loop (the client must keep reading)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached within {timeout}s: {what}")
-        await asyncio.sleep(0.05)
-
-
 async def wait_for_events(
     db_path: Path, suggestion_id: str, last: tuple[Any, ...] | str, timeout: float = 30.0
 ) -> list[tuple[Any, ...]]:
     """Wait until the suggestion's events include one starting with ``last`` (a kind, or
     the first fields of a row)."""
 
-    def check() -> list[tuple[Any, ...]] | None:
-        rows = event_rows(db_path, suggestion_id)
-        wanted = (last,) if isinstance(last, str) else last
-        hit = any(r[: len(wanted)] == wanted for r in rows)
-        return rows if hit else None
-
-    result: list[tuple[Any, ...]] = await wait_until(
-        check, timeout, f"{last!r} for suggestion {suggestion_id}"
+    wanted = (last,) if isinstance(last, str) else last
+    return await wait_until_async(
+        lambda: event_rows(db_path, suggestion_id),
+        lambda rows: any(r[: len(wanted)] == wanted for r in rows),
+        what=f"{last!r} for suggestion {suggestion_id}",
+        timeout=timeout,
     )
-    return result
 
 
 def suggestion_id_of(item: types.InlineCompletionItem) -> str:

@@ -4,7 +4,6 @@ that can."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from pathlib import Path
@@ -17,7 +16,8 @@ from prefloop.lsp.events import EventFactory
 from prefloop.lsp.service import ServiceClient
 from prefloop.lsp.spool import Spool
 from tests.conftest import ServerProcess, free_port
-from tests.lsp.editor import count, spool_count, wait_until
+from tests.lsp.editor import count, spool_count
+from tests.waiting import wait_until_async
 
 pytestmark = pytest.mark.e2e
 
@@ -53,8 +53,14 @@ async def test_events_are_stored_once_and_leave_the_spool(
     delivery.start()
     delivery.submit(events)
     delivery.submit(events)  # submitted twice: the same ids
-    await wait_until(lambda: all(stored(tiny_server, e.id) for e in events))
-    await wait_until(lambda: spool_count(tmp_path) == 0)
+    await wait_until_async(
+        lambda: [stored(tiny_server, e.id) for e in events],
+        all,
+        what="both events stored",
+    )
+    await wait_until_async(
+        lambda: spool_count(tmp_path), lambda n: n == 0, what="the spool to drain"
+    )
     await delivery.close()
     await service.aclose()
     assert [stored(tiny_server, e.id) for e in events] == [1, 1]
@@ -78,7 +84,9 @@ async def test_refused_events_are_dropped_the_rest_kept(
     service = client_for(tiny_server.url)
     delivery = EventDelivery(spool, service, retry_base=0.05, retry_max=0.1, max_refusals=3)
     delivery.start()
-    await wait_until(lambda: spool_count(tmp_path) == 0, what="spool drained")
+    await wait_until_async(
+        lambda: spool_count(tmp_path), lambda n: n == 0, what="the spool to drain"
+    )
     await delivery.close()
     await service.aclose()
     assert stored(tiny_server, good.id) == 1
@@ -95,8 +103,10 @@ async def test_spooled_while_unreachable_then_sent_by_another_delivery(
     first = EventDelivery(Spool(tmp_path / "spool"), nowhere, retry_base=0.05)
     first.start()
     first.submit(events)
-    await wait_until(lambda: spool_count(tmp_path) == 2, what="spooled")
-    await asyncio.sleep(0.3)  # a few failed attempts
+    await wait_until_async(lambda: spool_count(tmp_path), lambda n: n == 2, what="2 spooled")
+    await wait_until_async(
+        lambda: nowhere.state, lambda state: state == "unreachable", what="a failed attempt"
+    )
     await first.close(timeout=0.5)
     await nowhere.aclose()
     assert nowhere.state == "unreachable"
@@ -105,7 +115,9 @@ async def test_spooled_while_unreachable_then_sent_by_another_delivery(
     service = client_for(tiny_server.url)
     second = EventDelivery(Spool(tmp_path / "spool"), service)
     second.start()
-    await wait_until(lambda: spool_count(tmp_path) == 0, what="spool drained")
+    await wait_until_async(
+        lambda: spool_count(tmp_path), lambda n: n == 0, what="the spool to drain"
+    )
     await second.close()
     await service.aclose()
     assert [stored(tiny_server, e.id) for e in events] == [1, 1]

@@ -23,6 +23,7 @@ from tests.lsp.editor import (
     suggestion_id_of,
     wait_for_events,
 )
+from tests.waiting import wait_until_async
 
 pytestmark = pytest.mark.e2e
 
@@ -38,13 +39,7 @@ async def engine(server: ServerProcess) -> dict[str, Any]:
 
 
 async def wait_engine(server: ServerProcess, check: Any, what: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        state = await engine(server)
-        if check(state):
-            return state
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"engine never {what}")
+    return await wait_until_async(lambda: engine(server), check, what=f"the engine {what}")
 
 
 async def test_status_toggle_and_retrain(tiny_server: ServerProcess, tmp_path: Path) -> None:
@@ -155,15 +150,13 @@ async def test_tcp_mode_for_debugging(tiny_server: ServerProcess, tmp_path: Path
     )
     client = LanguageClient("tcp-test", "0")
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                await client.start_tcp("127.0.0.1", port)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.1)
+        await wait_until_async(
+            lambda: client.start_tcp("127.0.0.1", port),
+            lambda _: True,
+            what=f"the language server to accept a connection on port {port}",
+            interval=0.1,
+            retry_on=(OSError,),
+        )
         await client.initialize_async(
             types.InitializeParams(
                 capabilities=types.ClientCapabilities(),

@@ -16,8 +16,8 @@ from tests.lsp.editor import (
     spool_count,
     suggestion_id_of,
     wait_for_events,
-    wait_until,
 )
+from tests.waiting import wait_until_async
 
 pytestmark = pytest.mark.e2e
 
@@ -46,11 +46,15 @@ async def test_service_down_mid_session_then_back(tmp_path: Path, tiny_model_dir
             status = await ed.command("prefloop.status")
             assert status["connected"] is False and status["state"] == "unreachable"
             ed.close(uri)
-            await wait_until(lambda: spool_count(lsp_home) >= 2, what="events spooled")
+            await wait_until_async(
+                lambda: spool_count(lsp_home), lambda n: n >= 2, what="2 events spooled"
+            )
 
             server = await asyncio.to_thread(start_server, service_home, tiny_model_dir, port=port)
             await wait_for_events(db, sid, "retained")
-            await wait_until(lambda: spool_count(lsp_home) == 0, what="spool drained")
+            await wait_until_async(
+                lambda: spool_count(lsp_home), lambda n: n == 0, what="the spool to drain"
+            )
             status = await ed.command("prefloop.status")
             assert status["connected"] is True and status["modelVersion"] == "base"
             uri = ed.open("again.py", DOCUMENT)
@@ -84,7 +88,9 @@ async def test_events_left_by_one_language_server_are_sent_by_the_next(
         server = await asyncio.to_thread(start_server, service_home, tiny_model_dir, port=port)
         async with lsp_session(server.url, lsp_home):
             await wait_for_events(db, sid, "retained")
-            await wait_until(lambda: spool_count(lsp_home) == 0, what="spool drained")
+            await wait_until_async(
+                lambda: spool_count(lsp_home), lambda n: n == 0, what="the spool to drain"
+            )
     finally:
         await asyncio.to_thread(server.stop)
     assert event_rows(db, sid) == [

@@ -146,6 +146,19 @@ def test_gate_result_is_stored_with_its_keys() -> None:
     assert "samples" not in verdict.probes.model_dump(exclude_none=True)
 
 
+def test_a_drop_of_one_in_five_probes_is_exactly_at_a_fifth() -> None:
+    """0.8 - 0.2 is not 0.6 in floating point; the gate still lets one of five flip."""
+
+    def probes(valid: int) -> list[dict[str, object]]:
+        return [_probe(f"p{i}", i < valid, False, 1.0) for i in range(5)]
+
+    one_fifth = GateThresholds(max_syntax_drop=0.2)
+    assert compare_probes(probes(3), probes(4), one_fifth).passed
+    assert compare_probes(probes(4), probes(5), one_fifth).passed
+    assert not compare_probes(probes(2), probes(4), one_fifth).passed
+    assert not compare_probes(probes(3), probes(4), GateThresholds()).passed
+
+
 def test_shipped_probe_set_is_well_formed() -> None:
     probes = load_probes("probes-v1")
     assert probes["version"] == "probes-v1"

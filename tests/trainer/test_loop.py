@@ -17,6 +17,7 @@ import pytest
 
 from prefloop.settings import Settings
 from prefloop.trainer.demo import format_result, run_demo
+from prefloop.trainer.gate import load_probes
 from prefloop.trainer.simulate import HELDOUT_TASKS, TRAINING_TASKS
 from tests.conftest import shared_home
 
@@ -46,7 +47,17 @@ def test_feedback_for_annotated_signatures_moves_the_served_model(
     assert prefs["candidate"]["margin"] > prefs["current"]["margin"]
     probes = run["gate"]["probes"]
     assert probes["candidate"]["degenerate"] <= probes["current"]["degenerate"]
-    assert probes["candidate"]["syntax_valid_rate"] >= probes["current"]["syntax_valid_rate"] - 0.2
+    # At most one Python probe may flip to invalid (the demo's gate lets one of its five
+    # flip: a 135M model's probe completions are noise after their first line). Counted in
+    # probes, as the gate means it, not as a difference of rates.
+    probe_set = load_probes(run["gate"]["probe_set"])
+    assert probes["candidate"]["probes"] == probes["current"]["probes"] == len(probe_set["probes"])
+    python_probes = sum(1 for probe in probe_set["probes"] if probe["language"] == "python")
+    valid = {
+        side: round(probes[side]["syntax_valid_rate"] * python_probes)
+        for side in ("candidate", "current")
+    }
+    assert valid["candidate"] >= valid["current"] - 1, (valid, python_probes)
 
     # The swap happened under load without failing a request, and both versions answered.
     assert result.failed_requests == []

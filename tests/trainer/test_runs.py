@@ -7,7 +7,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -31,30 +30,36 @@ from prefloop.training import (
     wait_run,
 )
 from tests.trainer.training_data import FAST, LONG, add_pairs, fast_settings
+from tests.waiting import wait_until
 
 TIMEOUT = 300
 
 
 def _wait_for_step(settings, run_id: str, step: int = 1, timeout: float = 180) -> dict:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = get_run(settings, run_id)
-        if run["status"] == "running" and (run["metrics"] or {}).get("step", 0) >= step:
-            return run
+    def look() -> dict[str, Any]:
+        run: dict[str, Any] = get_run(settings, run_id)
         assert run["status"] in ("queued", "running"), run
-        time.sleep(0.2)
-    raise AssertionError(f"run {run_id} did not reach step {step}")
+        return run
+
+    return wait_until(
+        look,
+        lambda run: run["status"] == "running" and (run["metrics"] or {}).get("step", 0) >= step,
+        what=f"run {run_id} to reach step {step}",
+        timeout=timeout,
+        interval=0.2,
+    )
 
 
 def wait_check(schedule: TrainingSchedule, *, after: str, timeout: float = 30) -> dict[str, Any]:
     """The schedule's first look at the data that began after ``after`` (a timestamp)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        check = schedule.last_check
-        if check is not None and check["at"] > after:
-            return check
-        time.sleep(0.1)
-    raise AssertionError(f"the schedule made no check after {after!r}")
+    check: dict[str, Any] = wait_until(
+        lambda: schedule.last_check,
+        lambda seen: seen is not None and seen["at"] > after,
+        what=f"a check of the schedule after {after!r}",
+        timeout=timeout,
+        interval=0.1,
+    )
+    return check
 
 
 def test_run_trains_gates_registers_and_promotes(tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -247,10 +252,9 @@ def test_schedule_starts_a_run_only_with_enough_new_pairs(
         assert list_runs(settings) == []
         assert check["started"] is None and "only 4 new pair" in check["why_not"]
         add_pairs(settings.db_path, train=4, heldout=1)
-        deadline = time.monotonic() + 30
-        while not list_runs(settings) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        runs = list_runs(settings)
+        runs = wait_until(
+            lambda: list_runs(settings), what="the schedule to start a run", interval=0.2
+        )
         assert len(runs) == 1 and runs[0]["reason"] == "schedule"
         run = wait_run(settings, runs[0]["id"], TIMEOUT)
         assert run["status"] in ("succeeded", "rejected"), run["error"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from prefloop import registry
 from prefloop.settings import Settings
 from tests.conftest import ServerProcess, start_server
 from tests.trainer.training_data import FAST, LENIENT_PROBES, LONG, add_pairs
+from tests.waiting import wait_until
 
 TOKEN = "test-admin-token-123"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -38,13 +38,14 @@ def server(
 
 
 def _wait(client: httpx.Client, run_id: str, timeout: float = 300) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run: dict[str, Any] = client.get(f"/admin/runs/{run_id}", headers=AUTH).json()
-        if run["status"] in ("succeeded", "rejected", "failed"):
-            return run
-        time.sleep(0.3)
-    raise AssertionError(f"run {run_id} did not finish")
+    run: dict[str, Any] = wait_until(
+        lambda: client.get(f"/admin/runs/{run_id}", headers=AUTH).json(),
+        lambda now: now["status"] in ("succeeded", "rejected", "failed"),
+        what=f"run {run_id} to finish",
+        timeout=timeout,
+        interval=0.3,
+    )
+    return run
 
 
 def test_admin_routes_need_the_token(server: ServerProcess) -> None:
@@ -85,12 +86,13 @@ def test_retrain_202_then_409_while_running(server: ServerProcess) -> None:
         assert "already running" in second.json()["error"]
         runs = client.get("/admin/runs", headers=AUTH).json()["runs"]
         assert [r["id"] for r in runs] == [run_id] and runs[0]["reason"] == "admin"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            run = client.get(f"/admin/runs/{run_id}", headers=AUTH).json()
-            if run["status"] == "running" and run["pid"]:
-                break
-            time.sleep(0.2)
+        run = wait_until(
+            lambda: client.get(f"/admin/runs/{run_id}", headers=AUTH).json(),
+            lambda now: now["status"] == "running" and now["pid"],
+            what=f"run {run_id} to run in its own process",
+            timeout=120,
+            interval=0.2,
+        )
         assert client.get("/healthz").json()["trainer"]["running"] is True
         os.kill(run["pid"], signal.SIGKILL)
         run = _wait(client, run_id, 60)
@@ -108,8 +110,9 @@ def test_rejected_candidate_changes_nothing_served(server: ServerProcess) -> Non
         assert run["candidate_version"] == "v1"
         assert registry.current(settings) is None
         assert registry.get(settings, "v1").status == "rejected"
-        # The service looks at the registry now, as its poll would: nothing to swap to.
-        assert client.post("/admin/reload", headers=AUTH).status_code == 200
+        # The service looks at the registry now instead of at its next poll.
+        reload = client.post("/admin/reload", headers=AUTH)
+        assert reload.status_code == 200 and reload.json()["model_version"] == "base"
         health = client.get("/healthz").json()
         assert health["model_version"] == before == "base"
         assert health["trainer"]["last_run"]["status"] == "rejected"
@@ -137,12 +140,13 @@ def test_passing_candidate_is_promoted_and_served(tmp_path: Path, tiny_model_dir
             assert started.status_code == 202, started.text
             run = _wait(client, started.json()["run_id"])
             assert run["status"] == "succeeded", (run["error"], run["gate"])
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                if client.get("/healthz").json()["model_version"] == run["candidate_version"]:
-                    break
-                time.sleep(0.3)
-            health = client.get("/healthz").json()
+            health = wait_until(
+                lambda: client.get("/healthz").json(),
+                lambda now: now["model_version"] == run["candidate_version"],
+                what=f"{run['candidate_version']} to be served",
+                timeout=30,
+                interval=0.3,
+            )
             assert health["model_version"] == run["candidate_version"] == "v1"
             assert health["trainer"]["last_run"]["status"] == "succeeded"
     finally:

@@ -17,6 +17,7 @@ from prefloop.server.engines import BASE_VERSION, Engine, EngineError, Generatio
 from prefloop.server.engines.hf import TransformersEngine
 from prefloop.server.engines.vllm_client import VllmEngine
 from tests.vllm_fixture import VllmServer
+from tests.waiting import wait_until_async
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -41,6 +42,20 @@ def make_adapter(model_dir: Path, out: Path, seed: int) -> Path:
                 param.normal_(0, 0.5)
     model.save_pretrained(out)
     return out
+
+
+async def generating(engine: Engine) -> bool:
+    """Whether a generation is under way: the transformers engine says so in its health,
+    the vLLM server counts the requests in its running batch on its /metrics page."""
+    if isinstance(engine, VllmEngine):
+        metrics = (await engine._http().get("/metrics")).text
+        running = [
+            float(line.rsplit(" ", 1)[1])
+            for line in metrics.splitlines()
+            if line.startswith("vllm:num_requests_running")
+        ]
+        return sum(running) > 0
+    return bool((await engine.health())["busy"])
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module", params=["transformers", "vllm"])
@@ -108,7 +123,9 @@ async def test_cancelling_stops_the_work(engine_case: tuple[Engine, Path]) -> No
     long = asyncio.create_task(
         engine.generate("import os\n", GenerationParams(max_tokens=1500, n=2))
     )
-    await asyncio.sleep(0.5)
+    await wait_until_async(
+        lambda: generating(engine), what="the long generation to run", interval=0.01
+    )
     long.cancel()
     with pytest.raises(asyncio.CancelledError):
         await long
@@ -170,7 +187,8 @@ async def test_generations_report_the_version_that_made_them(
     assert reference[0].version == BASE_VERSION
     adapter = await asyncio.to_thread(make_adapter, model_dir, tmp_path / "adapter-v2", 11)
     running = asyncio.create_task(engine.generate(PROMPT, long))
-    await asyncio.sleep(0.2)
+    await wait_until_async(lambda: generating(engine), what="the generation to run", interval=0.01)
+    assert not running.done(), "the generation must still run when the adapter loads"
     await engine.load_adapter(adapter, "v2")
     during = await running
     assert during[0].version == BASE_VERSION
@@ -222,14 +240,19 @@ async def test_old_adapters_are_unloaded_and_the_served_one_kept(
     assert len(loaded) == keep and names[0] in loaded and loaded[-1] == names[0]
     assert engine.version == names[0]
     if isinstance(engine, VllmEngine):
-        deadline = time.monotonic() + 30
-        while True:
+        dropped = set(names) - set(loaded)
+
+        async def listed_ids() -> set[str]:
             listed = await engine._http().get("/v1/models")
-            ids = {m["id"] for m in listed.json()["data"]}
-            if not ids & (set(names) - set(loaded)) or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.2)
-        assert not ids & (set(names) - set(loaded)), ids
+            return {m["id"] for m in listed.json()["data"]}
+
+        ids = await wait_until_async(
+            listed_ids,
+            lambda now: not now & dropped,
+            what=f"vLLM to stop listing {sorted(dropped)}",
+            interval=0.2,
+        )
+        assert not ids & dropped, ids
         assert set(loaded) <= ids
     assert (await engine.generate(PROMPT, GenerationParams(max_tokens=4)))[0].version == names[0]
     await engine.use_base()

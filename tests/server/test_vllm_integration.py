@@ -6,7 +6,6 @@ import ast
 import itertools
 import shutil
 import sqlite3
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from tests.adapters import make_lora_adapter
 from tests.conftest import ServerProcess, start_server
 from tests.load import ContinuousLoad
 from tests.vllm_fixture import VllmServer
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.vllm, pytest.mark.e2e, pytest.mark.slow]
 
@@ -142,12 +142,12 @@ def test_hot_swap_through_vllm_under_load(
     assert base_texts.isdisjoint(adapted_texts)
     conn = sqlite3.connect(server.db_path)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            rows = dict(conn.execute("SELECT id, model_version FROM suggestions").fetchall())
-            if all(a.suggestion_id in rows for a in results) or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
+        rows = wait_until(
+            lambda: dict(conn.execute("SELECT id, model_version FROM suggestions").fetchall()),
+            lambda stored: all(a.suggestion_id in stored for a in results),
+            what=f"all {len(results)} suggestions stored",
+            interval=0.2,
+        )
     finally:
         conn.close()
     assert all(rows[a.suggestion_id] == a.version for a in results)

@@ -11,7 +11,6 @@ import stat
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from prefloop.settings import Settings
 from tests.adapters import make_lora_adapter, make_wrong_shape_adapter
 from tests.conftest import REPO, ServerProcess, start_server
 from tests.load import ContinuousLoad
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e]
 
@@ -70,8 +70,9 @@ def swappable(
     home = tmp_path_factory.mktemp("swap-home")
     server = start_server(home, tiny_model_dir, extra_env={"PREFLOOP_SWAP_POLL_SECONDS": "0.5"})
     settings = Settings(home=home, server_url=server.url, registry_keep=10)
-    yield Swappable(server, settings, adapters)
-    server.stop()
+    swappable = Swappable(server, settings, adapters)
+    yield swappable
+    swappable.server.stop()  # the one running now: a test may have restarted the service
 
 
 def suggest(client: httpx.Client, **extra: Any) -> httpx.Response:
@@ -84,11 +85,14 @@ def served(s: Swappable) -> str:
     return version
 
 
-def wait_for(s: Swappable, version: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while served(s) != version:
-        assert time.monotonic() < deadline, f"{version} never served"
-        time.sleep(0.1)
+def wait_served(s: Swappable, version: str, timeout: float = 60) -> None:
+    wait_until(
+        lambda: served(s),
+        lambda now: now == version,
+        what=f"{version} to be served",
+        timeout=timeout,
+        interval=0.1,
+    )
 
 
 def cli(s: Swappable, *args: str) -> subprocess.CompletedProcess[str]:
@@ -103,21 +107,27 @@ def cli(s: Swappable, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def stored_versions(s: Swappable, ids: list[str]) -> dict[str, str]:
-    deadline = time.monotonic() + 30
-    while True:
+    """The model version stored with each of the suggestions ``ids``, once all are stored."""
+
+    def rows() -> dict[str, str]:
         conn = sqlite3.connect(s.server.db_path)
         try:
             marks = ",".join("?" for _ in ids)
-            rows = dict(
+            return dict(
                 conn.execute(
                     f"SELECT id, model_version FROM suggestions WHERE id IN ({marks})", ids
                 ).fetchall()
             )
         finally:
             conn.close()
-        if len(rows) == len(ids) or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.2)
+
+    return wait_until(
+        rows,
+        lambda found: len(found) == len(ids),
+        what=f"{len(ids)} suggestions stored",
+        timeout=30,
+        interval=0.2,
+    )
 
 
 def test_admin_api_needs_the_token(swappable: Swappable) -> None:
@@ -206,10 +216,13 @@ def test_generation_in_flight_finishes_on_the_version_it_started_with(
 
     asker = threading.Thread(target=ask)
     asker.start()
-    deadline = time.monotonic() + 30
-    while not httpx.get(swappable.server.url + "/healthz").json()["engine"]["busy"]:
-        assert time.monotonic() < deadline, "the generation never started"
-        time.sleep(0.01)
+    wait_until(
+        lambda: httpx.get(swappable.server.url + "/healthz").json()["engine"],
+        lambda engine: engine["busy"],
+        what="the generation to start",
+        timeout=30,
+        interval=0.01,
+    )
     with swappable.admin() as admin:
         response = admin.post("/admin/promote", json={"version": new.id})
     assert response.status_code == 200, response.text
@@ -224,7 +237,7 @@ def test_generation_in_flight_finishes_on_the_version_it_started_with(
 def test_polling_serves_a_promotion_made_without_notice(swappable: Swappable) -> None:
     version = swappable.register("a")
     registry.promote(swappable.settings, version.id, notify=False)
-    wait_for(swappable, version.id, timeout=30)
+    wait_served(swappable, version.id, timeout=30)
     health = httpx.get(swappable.server.url + "/healthz").json()
     assert health["swap"]["last"]["trigger"] == "poll"
     assert health["swap"]["in_sync"] is True
@@ -270,12 +283,13 @@ def test_broken_adapter_is_refused_and_serving_continues(swappable: Swappable) -
         assert (current.id if current else "base") == before
         # Promoted behind the service's back: polling refuses it once and keeps serving.
         registry.promote(swappable.settings, broken.id, notify=False)
-        deadline = time.monotonic() + 30
-        while (health := httpx.get(swappable.server.url + "/healthz").json())["swap"][
-            "promoted"
-        ] != broken.id:
-            assert time.monotonic() < deadline, "the poller never looked at the registry"
-            time.sleep(0.1)
+        health = wait_until(
+            lambda: httpx.get(swappable.server.url + "/healthz").json(),
+            lambda now: now["swap"]["promoted"] == broken.id,
+            what="the poller to look at the registry",
+            timeout=30,
+            interval=0.1,
+        )
         assert health["model_version"] == before
         assert health["swap"]["promoted"] == broken.id and health["swap"]["in_sync"] is False
         with swappable.server.client() as client:
@@ -291,7 +305,7 @@ def test_broken_adapter_is_refused_and_serving_continues(swappable: Swappable) -
         rolled = admin.post("/admin/rollback")
         assert rolled.status_code == 200, rolled.text
         assert rolled.json()["model_version"] == before
-    wait_for(swappable, before)
+    wait_served(swappable, before)
     assert httpx.get(swappable.server.url + "/healthz").json()["swap"]["in_sync"] is True
 
 

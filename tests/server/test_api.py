@@ -5,27 +5,16 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import ServerProcess
+from tests.waiting import wait_until
 
 PLANTED = "planted_marker_7f3a9c"
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def rows(server: ServerProcess, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -100,13 +89,15 @@ def test_suggestion_contract_and_record(tiny_server: ServerProcess) -> None:
         assert candidate["text"].strip()
         assert "\n" not in candidate["text"].lstrip("\n")
     assert body["timings"]["total_ms"] >= body["timings"]["generate_ms"] > 0
-    stored = wait_for(
+    stored = wait_until(
         lambda: rows(
             tiny_server,
             "SELECT language, path, mode, n, cursor_line, candidates, model_version, user "
             "FROM suggestions WHERE id = ?",
             (body["suggestion_id"],),
-        )
+        ),
+        what="the suggestion's row",
+        timeout=15,
     )
     language, path, mode, n, line, candidates, version, user = stored[0]
     assert (language, path, mode, n, line, version) == (
@@ -172,13 +163,15 @@ def test_prompt_over_budget_is_cut_at_far_ends(tiny_server: ServerProcess) -> No
         response = suggest(client, prefix=prefix, suffix=suffix, max_tokens=4)
     assert response.status_code == 200, response.text
     sid = response.json()["suggestion_id"]
-    stored = wait_for(
+    stored = wait_until(
         lambda: rows(
             tiny_server,
             "SELECT prompt, prefix_truncated, suffix_truncated, length(prefix) FROM suggestions "
             "WHERE id = ?",
             (sid,),
-        )
+        ),
+        what="the suggestion's row",
+        timeout=15,
     )
     prompt, prefix_cut, suffix_cut, stored_prefix_len = stored[0]
     assert prefix_cut == 1 and suffix_cut == 1
@@ -210,7 +203,12 @@ def test_newer_request_from_same_session_cancels_older(tiny_server: ServerProces
         before = _engine_health(client)["cancelled"]
         thread = threading.Thread(target=long_request)
         thread.start()
-        wait_for(lambda: _engine_health(client)["busy"])
+        wait_until(
+            lambda: _engine_health(client),
+            lambda engine: engine["busy"],
+            what="the engine to be busy with the long request",
+            timeout=15,
+        )
         results["new"] = suggest(client, session_id="s-cancel", max_tokens=4)
         thread.join(30)
         assert results["old"].status_code == 409
@@ -245,8 +243,18 @@ def test_client_disconnect_stops_the_generation(tiny_server: ServerProcess) -> N
         ):
             suggest(impatient, max_tokens=2000, n=4, prefix="class Thing:\n")
         # The engine notices the closed connection and stops long before 2000 tokens.
-        wait_for(lambda: _engine_health(client)["cancelled"] == before + 1, timeout=10)
-        wait_for(lambda: not _engine_health(client)["busy"], timeout=10)
+        wait_until(
+            lambda: _engine_health(client),
+            lambda engine: engine["cancelled"] == before + 1,
+            what="one more cancelled generation",
+            timeout=10,
+        )
+        wait_until(
+            lambda: _engine_health(client),
+            lambda engine: not engine["busy"],
+            what="the engine to be idle",
+            timeout=10,
+        )
         assert suggest(client, max_tokens=2).status_code == 200
 
 

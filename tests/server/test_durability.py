@@ -6,13 +6,13 @@ import os
 import signal
 import sqlite3
 import threading
-import time
 import uuid
 from pathlib import Path
 
 import httpx
 
 from tests.conftest import start_server
+from tests.waiting import wait_until
 
 
 def test_kill_9_mid_ingest_keeps_every_acknowledged_event(
@@ -53,14 +53,20 @@ def test_kill_9_mid_ingest_keeps_every_acknowledged_event(
         posters = [threading.Thread(target=post_batches) for _ in range(2)]
         for t in posters:
             t.start()
-        deadline = time.monotonic() + 30
-        while len(acknowledged) < 4000 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        os.kill(server.proc.pid, signal.SIGKILL)
-        server.proc.wait(10)
-        stop.set()
-        for t in posters:
-            t.join(15)
+        try:
+            wait_until(
+                lambda: len(acknowledged),
+                lambda count: count >= 4000,
+                what="4000 acknowledged events before the kill",
+                timeout=30,
+                interval=0.01,
+            )
+            os.kill(server.proc.pid, signal.SIGKILL)
+            server.proc.wait(10)
+        finally:
+            stop.set()
+            for t in posters:
+                t.join(15)
         assert len(acknowledged) >= 4000
     finally:
         server.stop()
