@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from prefloop.commands import CommandError, settings_from_args
 from prefloop.settings import Settings
 from prefloop.trainer.simulate import (
     HELDOUT_TASKS,
@@ -325,9 +326,7 @@ def format_result(result: DemoResult) -> str:
 
 
 def cmd_demo(args: Any) -> int:
-    from prefloop.cli import CommandError, _settings
-
-    settings = _settings(args)
+    settings = settings_from_args(args)
     try:
         result = run_demo(
             settings,
