@@ -25,7 +25,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
@@ -39,8 +39,11 @@ from prefloop.protocol import (
     MAX_TEXT_CHARS,
     Event,
     Position,
+    ServiceState,
+    StatusAnswer,
     SuggestionRequest,
     SuggestionResponse,
+    TodayCounts,
 )
 from prefloop.settings import Settings
 
@@ -375,24 +378,29 @@ class PrefloopLanguageServer(LanguageServer):
             return {"ok": False, "available": None, "message": "not initialized"}
         return await self.service.retrain()
 
-    async def status(self) -> dict[str, Any]:
+    async def status_answer(self) -> StatusAnswer:
+        """The answer to ``prefloop.status``; asks the service's /healthz on the way."""
         health = await self.service.health() if self.service is not None else None
         spooled = None
         if self.delivery is not None:
             spooled = await asyncio.to_thread(self.delivery.spool.count)
         state = self.service.state if self.service is not None else "unknown"
-        return {
-            "connected": state == CONNECTED,
-            "state": state,
-            "serverUrl": self.config.settings.server_url,
-            "modelVersion": self.service.model_version if self.service is not None else None,
-            "serviceStatus": health.get("status") if health else None,
-            "lastError": self.service.last_error if self.service is not None else None,
-            "enabled": self.config.enabled,
-            "today": self.stats.summary(),
-            "spooledEvents": spooled,
-            "version": __version__,
-        }
+        return StatusAnswer(
+            connected=state == CONNECTED,
+            state=cast(ServiceState, state),
+            server_url=self.config.settings.server_url,
+            model_version=self.service.model_version if self.service is not None else None,
+            service_status=health.get("status") if health else None,
+            last_error=self.service.last_error if self.service is not None else None,
+            enabled=self.config.enabled,
+            today=TodayCounts.model_validate(self.stats.summary()),
+            spooled_events=spooled,
+            version=__version__,
+        )
+
+    async def status(self) -> dict[str, Any]:
+        """:meth:`status_answer` as JSON, with the protocol's camelCase keys."""
+        return (await self.status_answer()).model_dump(mode="json", by_alias=True)
 
 
 def _items(

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic.alias_generators import to_camel
 from typing_extensions import TypedDict
 
 Mode = Literal["single_line", "multi_line"]
@@ -339,3 +340,106 @@ class GateResult(GateVerdict):
     def stored(self) -> dict[str, Any]:
         """The result as recorded in the run's ``gate`` column."""
         return self.model_dump(mode="json", exclude_none=True)
+
+
+# ---- language server status and admin API answers --------------------------------------
+#
+# * ``StatusAnswer``: language server → editor, the result of the ``prefloop.status``
+#   command (``workspace/executeCommand``); its keys are camelCase, as LSP's are.
+# * ``ModelsAnswer``: service → admin client, ``GET /admin/models``.
+# * ``ServingAnswer``: service → admin client, ``POST /admin/reload``, ``/admin/promote``
+#   and ``/admin/rollback``.
+# * ``AdminRefusal``: why ``/admin/promote`` or ``/admin/rollback`` refused; the client
+#   receives the status code of ``ADMIN_REFUSAL_STATUS`` and an ``ErrorBody``.
+
+
+class _CamelWire(_Wire):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+ServiceState = Literal["unknown", "connected", "unreachable"]
+
+
+class TodayCounts(_CamelWire):
+    """The suggestions of the current local day, counted by this language server from the
+    events it sent."""
+
+    date: str = Field(description="The day, ISO format.")
+    shown: int = Field(ge=0)
+    accepted: int = Field(ge=0)
+    partially_accepted: int = Field(ge=0)
+    dismissed: int = Field(ge=0)
+    acceptance_rate: float | None = Field(
+        ge=0.0, le=1.0, description="accepted / shown; None before anything was shown."
+    )
+
+
+class StatusAnswer(_CamelWire):
+    """The language server's state, the service it talks to, and today's counts."""
+
+    connected: bool = Field(description="The last request to the service was answered.")
+    state: ServiceState
+    server_url: str
+    model_version: str | None = Field(description="The version the service last served.")
+    service_status: str | None = Field(description="The `status` of the service's /healthz.")
+    last_error: str | None
+    enabled: bool = Field(description="Suggestions are on (`prefloop.toggle`).")
+    today: TodayCounts
+    spooled_events: int | None = Field(
+        ge=0, description="Events waiting on disk for the service; None before `initialize`."
+    )
+    version: str = Field(description="The language server's prefloop version.")
+
+
+class VersionEntry(_Wire):
+    """One registered model version."""
+
+    id: str = Field(description="`vN`.")
+    status: str = Field(description="candidate, promoted, retired or rejected.")
+    parent: str = Field(description="The version it was trained from (`base` for the first).")
+    created_at: str
+    promoted_at: str | None
+    base_model: str
+    run_id: str | None = Field(description="The training run that made it.")
+    metrics: dict[str, Any]
+    files: bool = Field(description="Its adapter files are still on disk (not pruned).")
+    served: bool = Field(description="The engine serves it now.")
+
+
+class ModelsAnswer(_Wire):
+    served: str = Field(description="The version the engine serves (`base`: no adapter).")
+    promoted: str = Field(description="The version the registry says to serve.")
+    rollback_to: str | None = Field(
+        description="What `/admin/rollback` would serve; None when `base` is promoted."
+    )
+    versions: list[VersionEntry] = Field(description="Newest first.")
+
+
+class SwapAnswer(_Wire):
+    """One attempt of the service to change the served version."""
+
+    from_version: str
+    to_version: str
+    at: str = Field(description="When it happened, ISO format, UTC.")
+    seconds: float = Field(description="How long it took, waiting for generations included.")
+    trigger: str = Field(description="start-up, reload, poll, promote or rollback.")
+    error: str | None = Field(description="Why the engine refused the version; None: served.")
+    load_seconds: float | None = Field(description="Of `seconds`, the engine's own switch.")
+
+
+class ServingAnswer(_Wire):
+    """What the service serves after it was asked to follow the registry."""
+
+    model_version: str = Field(description="The version the engine serves now.")
+    promoted: str = Field(description="The version the registry says to serve.")
+    swap: SwapAnswer | None = Field(description="The swap this request made; None: no change.")
+    error: str | None = Field(description="The swap's error, when the engine refused it.")
+
+
+AdminRefusal = Literal["unknown_version", "not_promotable", "refused_by_engine", "invalid"]
+ADMIN_REFUSAL_STATUS: dict[AdminRefusal, int] = {
+    "unknown_version": 404,
+    "not_promotable": 409,  # rejected, pruned, already promoted, nothing to roll back to
+    "refused_by_engine": 422,  # the registry change was undone or the engine kept serving
+    "invalid": 400,
+}

@@ -17,7 +17,14 @@ from pydantic import BaseModel, Field
 
 from prefloop import registry
 from prefloop.admin import admin_token, token_matches
-from prefloop.protocol import ErrorBody
+from prefloop.protocol import (
+    ADMIN_REFUSAL_STATUS,
+    ErrorBody,
+    ModelsAnswer,
+    ServingAnswer,
+    SwapAnswer,
+    VersionEntry,
+)
 from prefloop.registry import NotPromotable, RegistryError, UnknownVersion
 
 log = logging.getLogger(__name__)
@@ -49,9 +56,7 @@ async def require_admin(
 AdminDep = Depends(require_admin)
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody},
-    404: {"model": ErrorBody},
-    409: {"model": ErrorBody},
-    422: {"model": ErrorBody},
+    **{status: {"model": ErrorBody} for status in sorted(ADMIN_REFUSAL_STATUS.values())},
 }
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep], responses=ERRORS)
@@ -61,28 +66,28 @@ class PromoteRequest(BaseModel):
     version: str = Field(min_length=1, max_length=64, description="A registered version, `vN`.")
 
 
-def _version_row(version: registry.Version, served: str) -> dict[str, Any]:
-    return {
-        "id": version.id,
-        "status": version.status,
-        "parent": version.parent,
-        "created_at": version.created_at,
-        "promoted_at": version.promoted_at,
-        "base_model": version.base_model,
-        "run_id": version.run_id,
-        "metrics": version.metrics,
-        "files": version.files_present,
-        "served": version.id == served,
-    }
+def _version_entry(version: registry.Version, served: str) -> VersionEntry:
+    return VersionEntry(
+        id=version.id,
+        status=version.status,
+        parent=version.parent,
+        created_at=version.created_at,
+        promoted_at=version.promoted_at,
+        base_model=version.base_model,
+        run_id=version.run_id,
+        metrics=version.metrics,
+        files=version.files_present,
+        served=version.id == served,
+    )
 
 
-def _serving(state: Any, record: Any) -> dict[str, Any]:
-    return {
-        "model_version": state.engine.version,
-        "promoted": state.swapper.registry_version,
-        "swap": asdict(record) if record is not None else None,
-        "error": record.error if record is not None else None,
-    }
+def _serving(state: Any, record: Any) -> ServingAnswer:
+    return ServingAnswer(
+        model_version=state.engine.version,
+        promoted=state.swapper.registry_version,
+        swap=SwapAnswer.model_validate(asdict(record)) if record is not None else None,
+        error=record.error if record is not None else None,
+    )
 
 
 async def _serve(state: Any, trigger: str, version: str) -> Any:
@@ -98,14 +103,14 @@ async def _serve(state: Any, trigger: str, version: str) -> Any:
 
 def _refuse(exc: RegistryError) -> HTTPException:
     if isinstance(exc, UnknownVersion):
-        return HTTPException(status_code=404, detail=str(exc))
+        return HTTPException(ADMIN_REFUSAL_STATUS["unknown_version"], detail=str(exc))
     if isinstance(exc, NotPromotable):
-        return HTTPException(status_code=409, detail=str(exc))
-    return HTTPException(status_code=400, detail=str(exc))
+        return HTTPException(ADMIN_REFUSAL_STATUS["not_promotable"], detail=str(exc))
+    return HTTPException(ADMIN_REFUSAL_STATUS["invalid"], detail=str(exc))
 
 
 @router.post("/reload")
-async def reload(request: Request) -> dict[str, Any]:
+async def reload(request: Request) -> ServingAnswer:
     """Serve the registry's promoted version now (also retries a version refused before)."""
     state = _state(request)
     record = await state.swapper.sync("reload", retry=True)
@@ -113,23 +118,23 @@ async def reload(request: Request) -> dict[str, Any]:
 
 
 @router.get("/models")
-async def models(request: Request) -> dict[str, Any]:
+async def models(request: Request) -> ModelsAnswer:
     """Every registered version, newest first, and which one is served."""
     state = _state(request)
     settings = state.settings
     versions = await asyncio.to_thread(registry.list_versions, settings)
     target = await asyncio.to_thread(registry.rollback_target, settings)
     served = state.engine.version
-    return {
-        "served": served,
-        "promoted": state.swapper.registry_version,
-        "rollback_to": target if state.swapper.registry_version != registry.BASE else None,
-        "versions": [_version_row(v, served) for v in versions],
-    }
+    return ModelsAnswer(
+        served=served,
+        promoted=state.swapper.registry_version,
+        rollback_to=target if state.swapper.registry_version != registry.BASE else None,
+        versions=[_version_entry(v, served) for v in versions],
+    )
 
 
 @router.post("/promote")
-async def promote(body: PromoteRequest, request: Request) -> dict[str, Any]:
+async def promote(body: PromoteRequest, request: Request) -> ServingAnswer:
     """Promote a version and serve it. Unknown: 404; rejected, pruned or already
     promoted: 409; refused by the engine: 422 and the registry is rolled back."""
     state = _state(request)
@@ -148,7 +153,7 @@ async def promote(body: PromoteRequest, request: Request) -> dict[str, Any]:
         )
         await state.swapper.sync("rollback")
         raise HTTPException(
-            status_code=422,
+            status_code=ADMIN_REFUSAL_STATUS["refused_by_engine"],
             detail=f"{body.version} was refused and not promoted; still serving "
             f"{state.engine.version}: {record.error}",
         )
@@ -156,7 +161,7 @@ async def promote(body: PromoteRequest, request: Request) -> dict[str, Any]:
 
 
 @router.post("/rollback")
-async def rollback(request: Request) -> dict[str, Any]:
+async def rollback(request: Request) -> ServingAnswer:
     """Serve the version promoted before the current one (or the base model)."""
     state = _state(request)
     try:
@@ -166,7 +171,7 @@ async def rollback(request: Request) -> dict[str, Any]:
     record = await _serve(state, "rollback", target)
     if record is not None and record.error:
         raise HTTPException(
-            status_code=422,
+            status_code=ADMIN_REFUSAL_STATUS["refused_by_engine"],
             detail=f"rolled back to {record.to_version} in the registry but the engine "
             f"refused it; still serving {state.engine.version}: {record.error}",
         )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
+import ast
 import csv
 import io
 import json
+import re
 import subprocess
 import sys
 import uuid
@@ -12,12 +15,23 @@ from pathlib import Path
 
 import pytest
 
+from prefloop.settings import Settings
 from tests.conftest import ServerProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+# Source folders and the packages they hold (pyproject.toml's package-dir).
+PACKAGES = {
+    "prefloop": "prefloop",
+    "server": "prefloop.server",
+    "lsp": "prefloop.lsp",
+    "trainer": "prefloop.trainer",
+}
 
 
 def prefloop(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "prefloop.cli", *args, "--home", str(home)],
+        [sys.executable, "-m", "prefloop", *args, "--home", str(home)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -101,17 +115,126 @@ def test_logs_query_without_database(tmp_path: Path) -> None:
     assert result.returncode == 1 and "no database" in result.stderr
 
 
-def test_every_command_is_documented_in_the_readme() -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    for command in (
-        "prefloop serve",
-        "prefloop model prepare",
-        "prefloop logs query",
-        "prefloop retrain",
-        "prefloop runs",
-    ):
-        assert command in readme, command
-    from prefloop.settings import Settings
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The commands directly below a parser, by name."""
+    found: dict[str, argparse.ArgumentParser] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found.update(action.choices)
+    return found
 
+
+def add_command(parser: argparse.ArgumentParser, name: str) -> None:
+    """Add a runnable command below a parser that has commands."""
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    action.add_parser(name).set_defaults(func=print)
+
+
+def command_paths(parser: argparse.ArgumentParser) -> list[tuple[str, ...]]:
+    """Every command of a parser, nested ones included, as the words that run it."""
+    paths: list[tuple[str, ...]] = []
+    for name, sub in subcommands(parser).items():
+        nested = command_paths(sub)
+        if sub.get_default("func") is not None or not nested:
+            paths.append((name,))
+        paths.extend((name, *rest) for rest in nested)
+    return paths
+
+
+def undocumented(paths: list[tuple[str, ...]], readme: str) -> list[str]:
+    """The commands the README never shows as `` `prefloop <command>`` (with arguments or
+    not)."""
+    missing = []
+    for path in paths:
+        command = "prefloop " + " ".join(path)
+        if not re.search(rf"`{re.escape(command)}[ `]", readme):
+            missing.append(command)
+    return missing
+
+
+def test_every_command_is_documented_in_the_readme() -> None:
+    from prefloop.cli import build_parser
+
+    paths = command_paths(build_parser())
+    # The walk reaches nested commands and commands that also take an action.
+    assert {
+        ("serve",),
+        ("runs",),
+        ("runs", "show"),
+        ("pairs", "build"),
+        ("model", "prepare"),
+    } <= set(paths)
+    assert ("pairs",) not in paths, "a command group is not a command of its own"
+    assert undocumented(paths, README.read_text()) == []
+
+
+def test_an_undocumented_command_is_noticed() -> None:
+    from prefloop.cli import build_parser
+
+    parser = build_parser()
+    readme = README.read_text()
+    add_command(subcommands(parser)["pairs"], "prune")
+    add_command(parser, "vacuum")
+    assert undocumented(command_paths(parser), readme) == [
+        "prefloop pairs prune",
+        "prefloop vacuum",
+    ]
+    assert undocumented([("pairs", "export")], readme.replace("`prefloop pairs export", "")) == [
+        "prefloop pairs export"
+    ]
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = README.read_text()
     for name in Settings.model_fields:
         assert f"PREFLOOP_{name.upper()}" in readme, name
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The absolute module names a source file imports (relative imports resolved)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = PACKAGES[path.relative_to(ROOT).parts[0]]
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                inner = path.relative_to(ROOT).parts[1:-1]
+                base = ".".join([*parts, *inner][: len(parts) + len(inner) - node.level + 1])
+                module = f"{base}.{node.module}" if node.module else base
+            else:
+                module = node.module or ""
+            names.add(module)
+            names.update(f"{module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_nothing_imports_the_command_line_module() -> None:
+    importers = [
+        str(path.relative_to(ROOT))
+        for top in PACKAGES
+        for path in (ROOT / top).rglob("*.py")
+        if path != ROOT / "prefloop" / "__main__.py" and "prefloop.cli" in imported_modules(path)
+    ]
+    assert importers == []
+
+
+def test_the_shared_command_helpers_belong_to_the_core() -> None:
+    imported = imported_modules(ROOT / "prefloop" / "commands.py")
+    processes = ("prefloop.server", "prefloop.lsp", "prefloop.trainer", "prefloop.cli")
+    assert [name for name in imported if name.startswith(processes)] == []
+
+
+def test_python_dash_m_prefloop_runs_the_command_line(tmp_path: Path) -> None:
+    for module in ("prefloop", "prefloop.cli"):
+        result = subprocess.run(
+            [sys.executable, "-m", module, "runs", "--home", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert (result.returncode, result.stdout) == (1, ""), module
+        db = Settings(home=tmp_path).db_path
+        assert result.stderr == f"error: no database at {db} (has `prefloop serve` run?)\n", module

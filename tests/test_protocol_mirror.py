@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 import pytest
+from pydantic import BaseModel
 
 from prefloop import protocol
 
@@ -54,6 +55,23 @@ def ts_interface_fields(source: str, name: str) -> list[str]:
     return re.findall(r"^\s*(\w+)\??\s*:", body, re.MULTILINE)
 
 
+def ts_field_strings(source: str, interface: str, field: str) -> list[str]:
+    """The string literals of one field's type in an interface, e.g. ``'a' | 'b'``."""
+    match = re.search(rf"export interface {interface}\s*{{(.*?)\n}}", source, re.DOTALL)
+    if match is None:
+        raise AssertionError(f"`export interface {interface}` not found")
+    body = re.sub(r"/\*.*?\*/", "", match.group(1), flags=re.DOTALL)
+    declared = re.search(rf"^\s*{field}\??\s*:(.*?);", body, re.MULTILINE | re.DOTALL)
+    if declared is None:
+        raise AssertionError(f"{interface}.{field} not found")
+    return re.findall(r"'([^']*)'", declared.group(1))
+
+
+def wire_fields(model: type[BaseModel]) -> list[str]:
+    """A wire model's JSON keys, in order."""
+    return [field.alias or name for name, field in model.model_fields.items()]
+
+
 def python_lsp_commands() -> tuple[str, ...]:
     """The language server's command ids."""
     from prefloop.lsp.commands import COMMANDS
@@ -87,6 +105,22 @@ def mirror_differences(
     timed = [name for name in checkpoints if name not in ACTION_CHECKPOINTS]
     compare("timed checkpoints", ts_strings(protocol_ts, "TIMED_CHECKPOINTS"), timed)
     compare("modes", ts_strings(protocol_ts, "MODES"), list(get_args(protocol.Mode)))
+
+    compare(
+        "status answer",
+        ts_interface_fields(protocol_ts, "StatusAnswer"),
+        wire_fields(protocol.StatusAnswer),
+    )
+    compare(
+        "today's counts",
+        ts_interface_fields(protocol_ts, "TodayCounts"),
+        wire_fields(protocol.TodayCounts),
+    )
+    compare(
+        "service states",
+        ts_field_strings(protocol_ts, "StatusAnswer", "state"),
+        list(get_args(protocol.ServiceState)),
+    )
 
     lsp_commands = ts_object(protocol_ts, "LSP_COMMANDS")
     compare(
@@ -141,6 +175,17 @@ def test_extension_mirrors_the_python_protocol() -> None:
 def test_status_result_fields() -> None:
     fields = ts_interface_fields(PROTOCOL_TS.read_text(encoding="utf-8"), "StatusResult")
     assert fields == ["connected", "serverUrl", "modelVersion", "acceptanceRate", "enabled"]
+    # What the extension shows is read from the answer: the day's rate from `today`.
+    answer = wire_fields(protocol.StatusAnswer)
+    assert [f for f in fields if f not in answer] == ["acceptanceRate"]
+    assert "acceptanceRate" in wire_fields(protocol.TodayCounts)
+
+
+def test_service_states_are_the_language_servers() -> None:
+    from prefloop.lsp import service
+
+    states = {service.UNKNOWN, service.CONNECTED, service.UNREACHABLE}
+    assert states == set(get_args(protocol.ServiceState))
 
 
 def test_language_server_commands_match_python() -> None:
@@ -166,6 +211,9 @@ def test_initialization_options_are_all_read_by_the_language_server() -> None:
         ("protocol", "['30s', '2m', '5m', '10m'] as const", "['30s', '2m', '5m'] as const"),
         ("protocol", "'single_line', 'multi_line'", "'line', 'block'"),
         ("protocol", "status: 'prefloop.status'", "stats: 'prefloop.stats'"),
+        ("protocol", "    spooledEvents: number | null;", "    spooled: number | null;"),
+        ("protocol", "    partiallyAccepted: number;\n", ""),
+        ("protocol", "'connected' | 'unreachable';", "'connected';"),
         ("contributions", "'prefloop.showLog'", "'prefloop.showLogs'"),
         ("manifest", '"command": "prefloop.showStatus"', '"command": "prefloop.status"'),
         ("manifest", '"key": "escape"', '"key": "ctrl+escape"'),

@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from prefloop.commands import CommandError, existing_db, settings_from_args
+from prefloop.settings import Settings
+
+if TYPE_CHECKING:
+    from prefloop.commands import Subcommands
 
 
-def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+def add_parsers(sub: Subcommands, common: argparse.ArgumentParser) -> None:
     """Add the three commands to the ``prefloop`` parser."""
     server = argparse.ArgumentParser(add_help=False)
     server.add_argument(
@@ -51,10 +57,9 @@ def _summary(metrics: dict[str, Any], limit: int = 3) -> str:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from prefloop import registry
-    from prefloop.cli import _existing_db, _settings
 
-    settings = _settings(args)
-    _existing_db(settings)
+    settings = settings_from_args(args)
+    existing_db(settings)
     versions = registry.list_versions(settings)
     current = registry.current(settings)
     current_id = current.id if current else registry.BASE
@@ -98,7 +103,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tell_service(settings: Any, wanted: str) -> int:
+def _tell_service(settings: Settings, wanted: str) -> int:
     """Notify a running service; 1 when it refused the version it was asked to serve."""
     from prefloop import registry
 
@@ -115,10 +120,9 @@ def _tell_service(settings: Any, wanted: str) -> int:
 
 def cmd_promote(args: argparse.Namespace) -> int:
     from prefloop import registry
-    from prefloop.cli import CommandError, _existing_db, _settings
 
-    settings = _settings(args)
-    _existing_db(settings)
+    settings = settings_from_args(args)
+    existing_db(settings)
     try:
         before = registry.current(settings)
         version = registry.promote(settings, args.version, notify=False)
@@ -136,10 +140,9 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     from prefloop import registry
-    from prefloop.cli import CommandError, _existing_db, _settings
 
-    settings = _settings(args)
-    _existing_db(settings)
+    settings = settings_from_args(args)
+    existing_db(settings)
     try:
         before = registry.current(settings)
         target = registry.rollback(settings, notify=False)

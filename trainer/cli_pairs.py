@@ -6,20 +6,22 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+from prefloop.commands import CommandError, existing_db, settings_from_args, since_option
+
+if TYPE_CHECKING:
+    from prefloop.commands import Subcommands
 
 
 def cmd_pairs_build(args: argparse.Namespace) -> int:
-    from prefloop.cli import _existing_db, _settings
     from prefloop.trainer.pairs import PairBuildError, build_pairs
 
-    settings = _settings(args)
-    db = _existing_db(settings)
+    settings = settings_from_args(args)
+    db = existing_db(settings)
     try:
         report = build_pairs(db, settings, full=args.full)
     except PairBuildError as exc:
-        from prefloop.cli import CommandError
-
         raise CommandError(str(exc)) from exc
     if args.format == "json":
         print(json.dumps(report.as_dict(), indent=2))
@@ -41,11 +43,10 @@ def cmd_pairs_build(args: argparse.Namespace) -> int:
 
 
 def cmd_pairs_export(args: argparse.Namespace) -> int:
-    from prefloop.cli import _existing_db, _settings, _since
     from prefloop.trainer.pairs import export_pairs
 
-    since = _since(args)
-    db = _existing_db(_settings(args))
+    since = since_option(args)
+    db = existing_db(settings_from_args(args))
     out = None if args.output in (None, "-") else Path(args.output)
     count = export_pairs(db, out, split=args.split, since=since)
     if out is not None:
@@ -53,7 +54,7 @@ def cmd_pairs_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+def add_parsers(sub: Subcommands, common: argparse.ArgumentParser) -> None:
     """The ``pairs`` command group on the ``prefloop`` parser."""
     pairs = sub.add_parser("pairs", help="preference pairs for training")
     pairs_sub = pairs.add_subparsers(dest="pairs_command", required=True, metavar="ACTION")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import io
 import json
-import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from prefloop.commands import CommandError, existing_db, render_table, settings_from_args
+
+if TYPE_CHECKING:
+    from prefloop.commands import Subcommands
 
 from prefloop.protocol import TrainingRun
 
@@ -15,7 +18,6 @@ RETRAIN_EXIT = "exit status: 0 promoted (or registered), 3 rejected by the gate,
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-    from prefloop.cli import CommandError, _existing_db, _settings
     from prefloop.train_config import ConfigError, load_config
     from prefloop.training import (
         NotEnoughPairs,
@@ -25,8 +27,8 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         wait_run,
     )
 
-    settings = _settings(args)
-    _existing_db(settings)
+    settings = settings_from_args(args)
+    existing_db(settings)
     try:
         config = load_config(Path(args.config) if args.config else None)
     except ConfigError as exc:
@@ -95,14 +97,10 @@ def _row(run: TrainingRun) -> dict[str, Any]:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
-    from prefloop.cli import CommandError, _existing_db, _settings
     from prefloop.training import UnknownRun, get_run, list_runs, recover_stale
 
-    settings = _settings(args)
-    _existing_db(settings)
+    settings = settings_from_args(args)
+    existing_db(settings)
     recover_stale(settings)
     if getattr(args, "run_id", None):
         try:
@@ -115,21 +113,15 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(runs, indent=2, ensure_ascii=False))
         return 0
-    table = Table()
-    for column in RUN_COLUMNS:
-        table.add_column(column)
-    for run in runs:
-        row = _row(run)
-        table.add_row(*("" if row[c] is None else str(row[c]) for c in RUN_COLUMNS))
-    console = Console(file=io.StringIO(), width=200)
-    console.print(table)
-    out = console.file.getvalue()  # type: ignore[attr-defined]
-    sys.stdout.write(str(out))
+    rows = (_row(run) for run in runs)
+    cells = (["" if row[c] is None else str(row[c]) for c in RUN_COLUMNS] for row in rows)
+    print(render_table(RUN_COLUMNS, cells, fold=False))
     print(f"{len(runs)} run(s)")
     return 0
 
 
-def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+def add_parsers(sub: Subcommands, common: argparse.ArgumentParser) -> None:
+    """``retrain`` and ``runs`` (with ``runs show``) on the ``prefloop`` parser."""
     retrain = sub.add_parser(
         "retrain",
         parents=[common],

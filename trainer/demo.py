@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from prefloop.commands import CommandError, settings_from_args
 from prefloop.protocol import TrainingRun
 from prefloop.settings import Settings
 from prefloop.trainer.simulate import (
@@ -119,7 +120,7 @@ class DemoService:
         self.home.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "prefloop.cli", "serve"],
+                [sys.executable, "-m", "prefloop", "serve"],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -326,9 +327,7 @@ def format_result(result: DemoResult) -> str:
 
 
 def cmd_demo(args: Any) -> int:
-    from prefloop.cli import CommandError, _settings
-
-    settings = _settings(args)
+    settings = settings_from_args(args)
     try:
         result = run_demo(
             settings,

@@ -76,15 +76,44 @@ export interface InitializationOptions {
  */
 export type DismissArgs = [uri: string];
 
-/** Result of `prefloop.status`; the language server may add more fields. */
+/** `today` of a {@link StatusAnswer}: the current local day's suggestions. */
+export interface TodayCounts {
+    /** The day, ISO format. */
+    date: string;
+    shown: number;
+    accepted: number;
+    partiallyAccepted: number;
+    dismissed: number;
+    /** accepted / shown, 0..1; null before anything was shown. */
+    acceptanceRate: number | null;
+}
+
+/** Result of `prefloop.status`, language server → extension (`StatusAnswer` in Python). */
+export interface StatusAnswer {
+    /** The last request to the service was answered. */
+    connected: boolean;
+    state: 'unknown' | 'connected' | 'unreachable';
+    serverUrl: string;
+    /** The version the service last served. */
+    modelVersion: string | null;
+    /** The `status` of the service's `/healthz`. */
+    serviceStatus: string | null;
+    lastError: string | null;
+    /** Suggestions are on (`prefloop.toggle`). */
+    enabled: boolean;
+    today: TodayCounts;
+    /** Events waiting on disk for the service; null before `initialize`. */
+    spooledEvents: number | null;
+    /** The language server's prefloop version. */
+    version: string;
+}
+
+/** What the extension shows of a {@link StatusAnswer}. */
 export interface StatusResult {
     connected: boolean;
     serverUrl: string;
     modelVersion: string | null;
-    /**
-     * Today's accepted / shown suggestions, 0..1; null before anything was shown. Read
-     * from `today.acceptanceRate` when the result has no top-level one.
-     */
+    /** Today's accepted / shown suggestions, 0..1; null before anything was shown. */
     acceptanceRate: number | null;
     enabled: boolean;
 }
@@ -99,13 +128,15 @@ function isRecord(value: unknown): value is Record<string, unknown> {
     return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Validates a `prefloop.status` result; undefined when it has the wrong shape. */
+/**
+ * Reads a `prefloop.status` result ({@link StatusAnswer}); undefined when it lacks the
+ * flags. Missing or out-of-range optional fields read as unknown.
+ */
 export function parseStatus(value: unknown): StatusResult | undefined {
     if (!isRecord(value) || typeof value.connected !== 'boolean' || typeof value.enabled !== 'boolean') {
         return undefined;
     }
-    const today = isRecord(value.today) ? value.today : {};
-    const rate = value.acceptanceRate ?? today.acceptanceRate;
+    const rate = isRecord(value.today) ? value.today.acceptanceRate : undefined;
     const validRate = typeof rate === 'number' && Number.isFinite(rate) && rate >= 0 && rate <= 1;
     return {
         connected: value.connected,

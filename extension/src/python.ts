@@ -56,7 +56,7 @@ export interface ServerCommand {
     args: string[];
 }
 
-/** `<python> -m prefloop.cli lsp`: the language server over stdio. */
+/** `<python> -m prefloop lsp`: the language server over stdio. */
 export function serverCommand(python: string): ServerCommand {
-    return { command: python, args: ['-m', 'prefloop.cli', 'lsp'] };
+    return { command: python, args: ['-m', 'prefloop', 'lsp'] };
 }

@@ -19,7 +19,7 @@ export interface ServerLaunch {
 }
 
 /**
- * Builds the language client that runs `<python> -m prefloop.cli lsp` over stdio.
+ * Builds the language client that runs `<python> -m prefloop lsp` over stdio.
  * `onServerCommand` is called after VS Code ran one of the server's commands through
  * the client, such as `prefloop.accept` when the user accepts a suggestion.
  */

@@ -92,7 +92,7 @@ export class Session {
             this.output.info(`language server ${state}`);
             this.status.setClientState(state);
         });
-        this.output.info(`starting the language server: ${launch.python} -m prefloop.cli lsp`);
+        this.output.info(`starting the language server: ${launch.python} -m prefloop lsp`);
         try {
             await client.start();
         } catch (error) {

@@ -10,6 +10,7 @@ import {
     parseEnabled,
     parseRetrain,
     parseStatus,
+    type StatusAnswer,
     TIMED_CHECKPOINTS,
 } from '../src/protocol';
 
@@ -58,7 +59,26 @@ describe('protocol constants', () => {
 });
 
 describe('parseStatus', () => {
-    const wire = {
+    const answer: StatusAnswer = {
+        connected: true,
+        state: 'connected',
+        serverUrl: 'http://127.0.0.1:8765',
+        modelVersion: 'base',
+        serviceStatus: 'ok',
+        lastError: null,
+        enabled: true,
+        today: {
+            date: '2026-12-06',
+            shown: 4,
+            accepted: 1,
+            partiallyAccepted: 0,
+            dismissed: 3,
+            acceptanceRate: 0.25,
+        },
+        spooledEvents: 0,
+        version: '0.1.0',
+    };
+    const shown = {
         connected: true,
         serverUrl: 'http://127.0.0.1:8765',
         modelVersion: 'base',
@@ -66,9 +86,9 @@ describe('parseStatus', () => {
         enabled: true,
     };
 
-    it('accepts the status result', () => {
-        expect(parseStatus(wire)).toEqual(wire);
-        expect(parseStatus({ ...wire, extra: 1 })).toEqual(wire);
+    it('reads the status answer', () => {
+        expect(parseStatus(answer)).toEqual(shown);
+        expect(parseStatus({ ...answer, extra: 1 })).toEqual(shown);
     });
 
     it('normalises missing or out-of-range optional fields', () => {
@@ -79,23 +99,27 @@ describe('parseStatus', () => {
             modelVersion: null,
             acceptanceRate: null,
         });
-        expect(parseStatus({ ...wire, acceptanceRate: 1.5 })?.acceptanceRate).toBeNull();
-        expect(parseStatus({ ...wire, acceptanceRate: Number.NaN })?.acceptanceRate).toBeNull();
-        expect(parseStatus({ ...wire, modelVersion: '' })?.modelVersion).toBeNull();
+        const today = (acceptanceRate: unknown) => ({
+            ...answer,
+            today: { ...answer.today, acceptanceRate },
+        });
+        expect(parseStatus(today(1.5))?.acceptanceRate).toBeNull();
+        expect(parseStatus(today(Number.NaN))?.acceptanceRate).toBeNull();
+        expect(parseStatus(today(null))?.acceptanceRate).toBeNull();
+        expect(parseStatus({ ...answer, today: null })?.acceptanceRate).toBeNull();
+        expect(parseStatus({ ...answer, modelVersion: '' })?.modelVersion).toBeNull();
     });
 
-    it("reads today's acceptance rate from the day's summary when it is not at the top", () => {
-        const { acceptanceRate: _, ...rest } = wire;
-        const nested = { ...rest, today: { shown: 4, accepted: 1, acceptanceRate: 0.25 } };
-        expect(parseStatus(nested)?.acceptanceRate).toBe(0.25);
-        expect(parseStatus({ ...rest, today: { acceptanceRate: null } })?.acceptanceRate).toBeNull();
-        expect(parseStatus({ ...wire, today: { acceptanceRate: 0.9 } })?.acceptanceRate).toBe(0.25);
+    it("reads today's acceptance rate from the day's counts only", () => {
+        const { today: _, ...rest } = answer;
+        expect(parseStatus({ ...rest, acceptanceRate: 0.9 })?.acceptanceRate).toBeNull();
+        expect(parseStatus({ ...answer, acceptanceRate: 0.9 })?.acceptanceRate).toBe(0.25);
     });
 
     it('refuses results without the flags', () => {
         expect(parseStatus(null)).toBeUndefined();
-        expect(parseStatus([wire])).toBeUndefined();
-        expect(parseStatus({ ...wire, connected: 'yes' })).toBeUndefined();
+        expect(parseStatus([answer])).toBeUndefined();
+        expect(parseStatus({ ...answer, connected: 'yes' })).toBeUndefined();
         expect(parseStatus({ connected: true })).toBeUndefined();
     });
 });

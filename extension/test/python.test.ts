@@ -64,7 +64,7 @@ describe('serverCommand', () => {
     it('runs the language server module over stdio', () => {
         expect(serverCommand('/venv/bin/python')).toEqual({
             command: '/venv/bin/python',
-            args: ['-m', 'prefloop.cli', 'lsp'],
+            args: ['-m', 'prefloop', 'lsp'],
         });
     });
 });

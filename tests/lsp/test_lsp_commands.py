@@ -14,6 +14,8 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.client import LanguageClient
 
+from prefloop import __version__
+from prefloop.protocol import StatusAnswer
 from tests.conftest import ServerProcess, free_port
 from tests.lsp.editor import (
     LSP_COMMAND,
@@ -57,6 +59,9 @@ async def test_status_toggle_and_retrain(tiny_server: ServerProcess, tmp_path: P
         assert status["enabled"] is True
         today = status["today"]
         assert (today["shown"], today["accepted"], today["acceptanceRate"]) == (1, 1, 1.0)
+        answer = StatusAnswer.model_validate(status)
+        assert list(status) == [field.alias for field in StatusAnswer.model_fields.values()]
+        assert (answer.state, answer.last_error, answer.version) == ("connected", None, __version__)
 
         assert await ed.command("prefloop.toggle") == {"enabled": False}
         before = count(db, "SELECT count(*) FROM suggestions")

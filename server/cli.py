@@ -1,0 +1,112 @@
+"""``prefloop serve``, ``prefloop model prepare`` and ``prefloop stats``: running the
+service, preparing the model it serves, and how its suggestions and judges fare."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING
+
+from prefloop.commands import (
+    existing_db,
+    progress_reporter,
+    settings_from_args,
+    since_option,
+)
+
+if TYPE_CHECKING:
+    from prefloop.commands import Subcommands
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from prefloop.logconfig import setup_logging
+    from prefloop.models import ModelError
+    from prefloop.server.app import create_app
+    from prefloop.server.engines import create_engine
+
+    settings = settings_from_args(args)
+    setup_logging(settings.log_level)
+    try:
+        engine = create_engine(settings, report=progress_reporter())
+    except ModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    app = create_app(settings, engine=engine)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+def cmd_model_prepare(args: argparse.Namespace) -> int:
+    from prefloop.models import ModelError, embedded_dir, is_prepared, resolve_model
+
+    settings = settings_from_args(args)
+    report = progress_reporter()
+    already = settings.model == "embedded" and is_prepared(embedded_dir(settings))
+    try:
+        path = resolve_model(settings, report=report)
+    except ModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if already:
+        report(f"already prepared: {path}")
+    print(path)
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from contextlib import closing
+
+    from prefloop.server.judge.agreement import collect, render_table
+    from prefloop.store import connect
+
+    since = since_option(args)
+    with closing(connect(existing_db(settings_from_args(args)))) as conn:
+        report = collect(conn, since=since)
+    print(json.dumps(report, indent=2) if args.format == "json" else render_table(report))
+    return 0
+
+
+def add_serve_parser(sub: Subcommands, common: argparse.ArgumentParser) -> None:
+    """The ``serve`` command on the ``prefloop`` parser."""
+    serve = sub.add_parser(
+        "serve", parents=[common], help="run the suggestion service (prepares the model)"
+    )
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default 8765)")
+    serve.add_argument("--engine", choices=["transformers", "vllm"], help="generation engine")
+    serve.add_argument("--model", help="`embedded`, a local HF model directory, or a hub id")
+    serve.add_argument("--vllm-url", dest="vllm_url", help="vLLM server URL (engine vllm)")
+    serve.add_argument("--vllm-model", dest="vllm_model", help="model name served by vLLM")
+    serve.add_argument("--log-level", dest="log_level", help="debug, info, warning, error")
+    serve.set_defaults(func=cmd_serve)
+
+
+def add_model_parsers(sub: Subcommands, common: argparse.ArgumentParser) -> None:
+    """The ``model`` command group on the ``prefloop`` parser."""
+    model = sub.add_parser("model", help="manage the served model")
+    model_sub = model.add_subparsers(dest="model_command", required=True, metavar="ACTION")
+    prepare = model_sub.add_parser(
+        "prepare", parents=[common], help="prepare the configured model (idempotent)"
+    )
+    prepare.add_argument("--model", help="`embedded` (default) or a model directory")
+    prepare.set_defaults(func=cmd_model_prepare)
+
+
+def add_stats_parser(sub: Subcommands, common: argparse.ArgumentParser) -> None:
+    """The ``stats`` command on the ``prefloop`` parser."""
+    stats = sub.add_parser(
+        "stats", parents=[common], help="acceptance and judge agreement with user signals"
+    )
+    stats.add_argument("--since", help="only suggestions since: 30m, 2h, 7d, or an ISO date")
+    stats.add_argument("--format", choices=["table", "json"], default="table")
+    stats.set_defaults(func=cmd_stats)
