@@ -47,7 +47,7 @@ def line_for(i: int) -> str:
 async def measure(server_url: str, home: Path, requests: int, max_tokens: int) -> dict[str, Any]:
     client = LanguageClient("bench", "0")
     env = {**os.environ, "PREFLOOP_HOME": str(home), "PREFLOOP_LOG_LEVEL": "warning"}
-    await client.start_io(sys.executable, "-m", "prefloop.cli", "lsp", env=env)
+    await client.start_io(sys.executable, "-m", "prefloop", "lsp", env=env)
     await client.initialize_async(
         types.InitializeParams(
             capabilities=types.ClientCapabilities(),

@@ -30,6 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from prefloop.protocol import ServingAnswer
 from prefloop.settings import Settings
 from prefloop.store import versions as records
 from prefloop.store.timestamps import utcnow
@@ -437,22 +440,30 @@ def notify_service(settings: Settings, *, timeout: float = 60.0) -> NotifyResult
         response = httpx.post(url, headers=bearer(settings), timeout=timeout)
     except httpx.HTTPError as exc:
         return NotifyResult(False, f"no service answered at {settings.server_url} ({exc})")
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
     if response.status_code != 200:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
         detail = body.get("error") if isinstance(body, dict) else None
         return NotifyResult(
             False,
             f"the service at {settings.server_url} answered {response.status_code}: "
             f"{detail or response.text[:200]}",
         )
-    served = body.get("model_version") if isinstance(body, dict) else None
-    error = body.get("error") if isinstance(body, dict) else None
-    if error:
-        return NotifyResult(False, f"the service refused the new version: {error}", served)
-    return NotifyResult(True, f"the service now serves {served}", served)
+    try:
+        answer = ServingAnswer.model_validate_json(response.content)
+    except ValidationError:
+        return NotifyResult(
+            False, f"the service at {settings.server_url} answered with no serving state"
+        )
+    if answer.error:
+        return NotifyResult(
+            False, f"the service refused the new version: {answer.error}", answer.model_version
+        )
+    return NotifyResult(
+        True, f"the service now serves {answer.model_version}", answer.model_version
+    )
 
 
 def _notify_logged(settings: Settings) -> None:

@@ -127,7 +127,7 @@ def start_server(
     }
     with log_path.open("ab") as log_file:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "prefloop.cli", "serve"],
+            [sys.executable, "-m", "prefloop", "serve"],
             env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,

@@ -32,7 +32,7 @@ def test_prepared_directory_is_a_plain_hf_model(embedded_model_dir: Path) -> Non
 def test_prepare_is_idempotent_and_fast_once_done(embedded_model_dir: Path) -> None:
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "prefloop.cli", "model", "prepare", "--home", str(shared_home())],
+        [sys.executable, "-m", "prefloop", "model", "prepare", "--home", str(shared_home())],
         capture_output=True,
         text=True,
         timeout=120,

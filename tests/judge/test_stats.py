@@ -124,7 +124,7 @@ async def test_prefloop_stats_reports_agreement(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "prefloop.cli",
+            "prefloop",
             "stats",
             "--format",
             "json",
@@ -150,7 +150,7 @@ async def test_prefloop_stats_reports_agreement(tmp_path: Path) -> None:
     assert judges["check:syntax"]["agreement"] == 0.5
 
     table = subprocess.run(
-        [sys.executable, "-m", "prefloop.cli", "stats", "--home", str(tmp_path), "--since", "1h"],
+        [sys.executable, "-m", "prefloop", "stats", "--home", str(tmp_path), "--since", "1h"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -162,7 +162,7 @@ async def test_prefloop_stats_reports_agreement(tmp_path: Path) -> None:
 
 def test_prefloop_stats_without_a_database(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "prefloop.cli", "stats", "--home", str(tmp_path)],
+        [sys.executable, "-m", "prefloop", "stats", "--home", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=60,

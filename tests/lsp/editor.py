@@ -20,7 +20,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from tests.waiting import wait_until_async
 
 ROOT_URI = "file:///work/project"
-LSP_COMMAND = [sys.executable, "-m", "prefloop.cli", "lsp", "--log-level", "debug"]
+LSP_COMMAND = [sys.executable, "-m", "prefloop", "lsp", "--log-level", "debug"]
 
 # Fast timings for tests: the tracker's behaviour is the same, only sooner.
 TEST_OPTIONS: dict[str, Any] = {

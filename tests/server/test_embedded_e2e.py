@@ -54,7 +54,7 @@ def test_fibonacci_suggestion_and_logged_events(embedded_server: ServerProcess) 
         [
             sys.executable,
             "-m",
-            "prefloop.cli",
+            "prefloop",
             "logs",
             "query",
             "--format",

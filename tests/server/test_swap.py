@@ -97,7 +97,7 @@ def wait_served(s: Swappable, version: str, timeout: float = 60) -> None:
 
 def cli(s: Swappable, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "prefloop.cli", *args, "--home", str(s.server.home)],
+        [sys.executable, "-m", "prefloop", *args, "--home", str(s.server.home)],
         capture_output=True,
         text=True,
         cwd=REPO,

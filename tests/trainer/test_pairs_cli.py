@@ -27,7 +27,7 @@ def prefloop(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFLOOP_")}
     env["PREFLOOP_HOME"] = str(home)
     return subprocess.run(
-        [sys.executable, "-m", "prefloop.cli", *args],
+        [sys.executable, "-m", "prefloop", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -336,7 +336,7 @@ def test_admin_token_is_generated_once_with_private_mode(tmp_path: Path) -> None
 def run_cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PREFLOOP_SERVER_URL": "http://127.0.0.1:9"}
     return subprocess.run(
-        [sys.executable, "-m", "prefloop.cli", *args, "--home", str(home)],
+        [sys.executable, "-m", "prefloop", *args, "--home", str(home)],
         capture_output=True,
         text=True,
         cwd=REPO,

@@ -164,7 +164,7 @@ def test_second_retrain_from_the_cli_is_refused(tiny_model_dir: Path, tmp_path: 
             "PREFLOOP_MODEL": str(tiny_model_dir),
         }
         proc = subprocess.run(
-            [sys.executable, "-m", "prefloop.cli", "retrain", "--force", "--no-wait"],
+            [sys.executable, "-m", "prefloop", "retrain", "--force", "--no-wait"],
             env=env,
             capture_output=True,
             text=True,
@@ -173,7 +173,7 @@ def test_second_retrain_from_the_cli_is_refused(tiny_model_dir: Path, tmp_path: 
         assert proc.returncode == 1
         assert "already running" in proc.stderr
         listing = subprocess.run(
-            [sys.executable, "-m", "prefloop.cli", "runs"],
+            [sys.executable, "-m", "prefloop", "runs"],
             env=env,
             capture_output=True,
             text=True,
@@ -290,7 +290,7 @@ def test_cli_retrain_waits_and_exits_by_outcome(tiny_model_dir: Path, tmp_path: 
 
     def retrain(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "prefloop.cli", "retrain", *args],
+            [sys.executable, "-m", "prefloop", "retrain", *args],
             env=env,
             capture_output=True,
             text=True,
@@ -310,7 +310,7 @@ def test_cli_retrain_waits_and_exits_by_outcome(tiny_model_dir: Path, tmp_path: 
     assert run["status"] == "rejected" and run["reason"] == "cli"
     assert run["config"]["max_steps"] == FAST["max_steps"]
     shown = subprocess.run(
-        [sys.executable, "-m", "prefloop.cli", "runs", "show", run["id"]],
+        [sys.executable, "-m", "prefloop", "runs", "show", run["id"]],
         env=env,
         capture_output=True,
         text=True,
@@ -318,7 +318,7 @@ def test_cli_retrain_waits_and_exits_by_outcome(tiny_model_dir: Path, tmp_path: 
     )
     assert shown.returncode == 0 and '"status": "rejected"' in shown.stdout
     missing = subprocess.run(
-        [sys.executable, "-m", "prefloop.cli", "runs", "show", "r-none"],
+        [sys.executable, "-m", "prefloop", "runs", "show", "r-none"],
         env=env,
         capture_output=True,
         text=True,
