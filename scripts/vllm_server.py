@@ -166,6 +166,15 @@ def server_command(
     ]
 
 
+class VllmProcess(subprocess.Popen[bytes]):
+    """A started vLLM server: the process, its base URL (without ``/v1``), the model name
+    it serves and its log file."""
+
+    url: str
+    served_model_name: str
+    log_path: str
+
+
 def start(
     model_dir: str | os.PathLike[str],
     port: int,
@@ -182,7 +191,7 @@ def start(
     worker_in_engine: bool = True,
     extra_args: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
-) -> subprocess.Popen[bytes]:
+) -> VllmProcess:
     """Launch the server in its own process group and return at once.
 
     ``port`` 0 picks a free port. The returned process carries ``url`` (base URL
@@ -214,7 +223,7 @@ def start(
     with open(log_file, "ab") as log:
         log.write(("$ " + " ".join(command) + "\n").encode())
         log.flush()
-        proc = subprocess.Popen(
+        proc = VllmProcess(
             command,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -222,9 +231,9 @@ def start(
             env=server_env(env, kv_cache_gib=kv_cache_gib, worker_in_engine=worker_in_engine),
             start_new_session=True,
         )
-    proc.url = f"http://{host}:{port}"  # type: ignore[attr-defined]
-    proc.served_model_name = served_model_name  # type: ignore[attr-defined]
-    proc.log_path = str(log_file)  # type: ignore[attr-defined]
+    proc.url = f"http://{host}:{port}"
+    proc.served_model_name = served_model_name
+    proc.log_path = str(log_file)
     return proc
 
 
@@ -328,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 1
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    url: str = proc.url  # type: ignore[attr-defined]
+    url = proc.url
     try:
         wait_ready(url, args.timeout, proc=proc)
         ready = time.monotonic() - began
