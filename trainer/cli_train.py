@@ -90,8 +90,24 @@ def _row(run: TrainingRun) -> dict[str, Any]:
         "pairs": (f"{data['train']}/{data['heldout']}" if "train" in data else None),
         "steps": metrics.get("steps", metrics.get("step")),
         "loss": None if loss is None else f"{float(loss):.4f}",
-        "gate": None if not gate else ("pass" if gate.get("passed") else "fail"),
+        "gate": _gate_cell(gate),
     }
+
+
+def _gate_cell(gate: dict[str, Any]) -> str | None:
+    """``pass``, or ``fail`` with each failed figure and how far it missed (older runs,
+    stored before the gate kept its findings, show just ``fail``)."""
+    if not gate:
+        return None
+    if gate.get("passed"):
+        return "pass"
+    failed = [
+        f"{finding['figure']} short {float(finding['shortfall']):.3g}"
+        for half in ("preferences", "probes", "behaviour")
+        for finding in (gate.get(half) or {}).get("findings") or []
+        if not finding.get("passed")
+    ]
+    return "fail" + (f": {', '.join(failed)}" if failed else "")
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -121,7 +137,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for run in runs:
         row = _row(run)
         table.add_row(*("" if row[c] is None else str(row[c]) for c in RUN_COLUMNS))
-    console = Console(file=io.StringIO(), width=200)
+    console = Console(file=io.StringIO(), width=240)
     console.print(table)
     out = console.file.getvalue()  # type: ignore[attr-defined]
     sys.stdout.write(str(out))

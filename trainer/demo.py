@@ -207,15 +207,10 @@ def run_demo(
             model=str(model_dir),
             engine="transformers",
             server_url=service.url,
-            pairs_heldout_fraction=0.2,
             # The base model closes a bare signature with a two-character "):"; that is
             # exactly the rejected side this taste needs.
             pairs_min_chars=2,
             train_min_new_pairs=1,
-            # The gate's probe set has five Python contexts, and the 135M model's 48-token
-            # probe completions are mostly noise after their first line; the demo lets one
-            # of the five flip (a default gate lets none).
-            train_gate_max_syntax_drop=0.2,
         )
         with httpx.Client(base_url=service.url, timeout=120) as client:
             version_before = service.health()["model_version"]

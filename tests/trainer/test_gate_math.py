@@ -28,7 +28,9 @@ from prefloop.trainer.gate import (
 
 def test_accuracy_is_share_of_positive_deltas_and_margin_their_mean() -> None:
     summary = preference_summary([2.0, -1.0, 0.5, 0.0])
-    assert summary == PreferenceFigures(pairs=4, accuracy=0.5, margin=0.375)
+    assert (summary.pairs, summary.accuracy, summary.margin) == (4, 0.5, 0.375)
+    assert summary.accuracy_interval is not None
+    assert summary.accuracy_interval.estimate == 0.5  # Wilson, 2 of 4
     assert preference_summary([]) == PreferenceFigures(pairs=0, accuracy=0.0, margin=0.0)
 
 
@@ -121,6 +123,7 @@ def test_gate_result_is_stored_with_its_keys() -> None:
         seconds=1.5,
     )
     stored = result.stored()
+    # The keys older runs stored come first and keep their meaning; new ones follow.
     assert list(stored) == [
         "passed",
         "reasons",
@@ -131,10 +134,28 @@ def test_gate_result_is_stored_with_its_keys() -> None:
         "current",
         "seconds",
     ]
-    assert stored["preferences"]["candidate"] == {"pairs": 2, "accuracy": 1.0, "margin": 1.5}
-    assert list(stored["probes"]) == ["passed", "reasons", "candidate", "current", "samples"]
+    candidate = stored["preferences"]["candidate"]
+    assert {k: candidate[k] for k in ("pairs", "accuracy", "margin")} == {
+        "pairs": 2,
+        "accuracy": 1.0,
+        "margin": 1.5,
+    }
+    assert set(candidate["accuracy_interval"]) == {"estimate", "low", "high", "confidence"}
+    assert list(stored["preferences"])[:6] == [
+        "passed",
+        "reasons",
+        "candidate",
+        "current",
+        "margin_gain",
+        "accuracy_gain",
+    ]
+    assert {"floor", "margin_gain_interval", "accuracy_gain_interval", "findings"} <= set(
+        stored["preferences"]
+    )
+    assert list(stored["probes"])[:5] == ["passed", "reasons", "candidate", "current", "samples"]
     assert stored["probes"]["samples"]["current"] == [{"id": "a", "completion": "x + 1"}]
-    assert stored["thresholds"] == {
+    thresholds = stored["thresholds"]
+    assert {k: thresholds[k] for k in list(thresholds)[:6]} == {
         "min_accuracy_gain": 0.0,
         "min_margin_gain": 0.0,
         "min_heldout": 1,
@@ -144,6 +165,41 @@ def test_gate_result_is_stored_with_its_keys() -> None:
     }
     assert GateResult.model_validate(stored) == result
     assert "samples" not in verdict.probes.model_dump(exclude_none=True)
+
+
+def test_a_gate_stored_by_an_older_version_still_reads() -> None:
+    old = {
+        "passed": False,
+        "reasons": ["held-out margin -1.0 does not exceed 0.0 (current 0.0)"],
+        "preferences": {
+            "passed": False,
+            "reasons": ["held-out margin -1.0 does not exceed 0.0 (current 0.0)"],
+            "candidate": {"pairs": 2, "accuracy": 0.5, "margin": -1.0},
+            "current": {"pairs": 2, "accuracy": 0.5, "margin": 0.0},
+            "margin_gain": -1.0,
+            "accuracy_gain": 0.0,
+        },
+        "probes": {
+            "passed": True,
+            "reasons": [],
+            "candidate": {"probes": 8, "syntax_valid_rate": 1.0, "degenerate": 0, "seconds": 1.0},
+            "current": {"probes": 8, "syntax_valid_rate": 1.0, "degenerate": 0, "seconds": 1.0},
+        },
+        "probe_set": "probes-v1",
+        "thresholds": {
+            "min_accuracy_gain": 0.0,
+            "min_margin_gain": 0.0,
+            "min_heldout": 1,
+            "max_syntax_drop": 0.0,
+            "max_degenerate_increase": 0,
+            "latency_factor": 2.0,
+        },
+        "current": "base",
+        "seconds": 3.0,
+    }
+    result = GateResult.model_validate(old)
+    assert result.behaviour is None and result.findings == []
+    assert result.preferences.margin_gain_interval is None
 
 
 def test_a_drop_of_one_in_five_probes_is_exactly_at_a_fifth() -> None:
