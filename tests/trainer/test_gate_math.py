@@ -22,6 +22,7 @@ from prefloop.trainer.gate import (
     is_degenerate,
     load_probes,
     preference_summary,
+    probe_quality,
     python_valid,
 )
 
@@ -223,6 +224,39 @@ def test_shipped_probe_set_is_well_formed() -> None:
     assert "python" in languages and len(languages) >= 3
     with pytest.raises(ValueError, match="unknown probe set"):
         load_probes("probes-v0")
+
+
+def test_probe_set_v2_is_large_and_carries_its_noise() -> None:
+    probes = load_probes("probes-v2")
+    assert probes["version"] == "probes-v2"
+    assert len(probes["probes"]) >= 36
+    assert len({p["id"] for p in probes["probes"]}) == len(probes["probes"])
+    languages = {p["language"] for p in probes["probes"]}
+    assert {"python", "javascript", "typescript", "go", "rust", "java", "c", "cpp"} <= languages
+    noise = probes["noise"]
+    assert noise["probes"] == len(probes["probes"])
+    assert noise["syntax_flips"] >= 0 and noise["degenerate_flips"] >= 0
+    assert "bench/probe_noise.py" in noise["how"]
+
+
+def test_every_parsed_probe_parses_with_a_fitting_completion() -> None:
+    """The probe contexts are sound: a plain completion written for each parses, so a
+    syntax-invalid verdict is the model's, not the probe's."""
+    fitting = {
+        "py-return": "max(low, min(value, high))",
+        "js-function": "total += v;",
+        "ts-function": "return Math.max(...values);",
+        "go-error": "return",
+        "rs-fn": "a + b",
+        "java-method": "return x * x;",
+        "c-max": "return a > b ? a : b;",
+        "cpp-vector": "total += v;",
+    }
+    by_id = {p["id"]: p for p in load_probes("probes-v2")["probes"]}
+    for probe_id, completion in fitting.items():
+        quality = probe_quality(by_id[probe_id], completion)
+        assert quality["syntax_valid"] is True, probe_id
+        assert probe_quality(by_id[probe_id], "(((")["syntax_valid"] is False, probe_id
 
 
 def test_completion_logprob_sums_token_logprobs(tiny_model_dir: Path) -> None:

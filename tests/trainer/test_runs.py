@@ -19,6 +19,7 @@ from prefloop.server.schedule import TrainingSchedule, parse_schedule
 from prefloop.store import migrate, utcnow
 from prefloop.train_config import load_config
 from prefloop.trainer.cli_train import _gate_cell
+from prefloop.trainer.gate import load_probes
 from prefloop.trainer.run import queue_run, run_in_process
 from prefloop.training import (
     NotEnoughPairs,
@@ -31,7 +32,7 @@ from prefloop.training import (
     start_run,
     wait_run,
 )
-from tests.trainer.training_data import FAST, LONG, add_pairs, fast_settings
+from tests.trainer.training_data import FAST, LONG, TINY_MODEL_GATE, add_pairs, fast_settings
 from tests.waiting import wait_until
 
 TIMEOUT = 300
@@ -80,7 +81,7 @@ def test_run_trains_gates_registers_and_promotes(tiny_model_dir: Path, tmp_path:
     gate = run["gate"]
     assert gate["passed"] and gate["current"] == "base"
     assert gate["preferences"]["candidate"]["pairs"] == 4
-    assert gate["probes"]["candidate"]["probes"] == 8
+    assert gate["probes"]["candidate"]["probes"] == len(load_probes(gate["probe_set"])["probes"])
     version = registry.current(settings)
     assert version is not None and version.id == run["candidate_version"] == "v1"
     assert version.run_id == run_id and version.parent == "base"
@@ -341,10 +342,8 @@ def test_cli_retrain_waits_and_exits_by_outcome(tiny_model_dir: Path, tmp_path: 
         "PREFLOOP_HOME": str(home),
         "PREFLOOP_MODEL": str(tiny_model_dir),
         "PREFLOOP_TRAIN_MIN_NEW_PAIRS": "100",
+        **{f"PREFLOOP_{k.upper()}": str(v) for k, v in TINY_MODEL_GATE.items()},
         "PREFLOOP_TRAIN_GATE_MIN_MARGIN_GAIN": "1e9",
-        "PREFLOOP_TRAIN_GATE_LATENCY_FACTOR": "100",
-        "PREFLOOP_TRAIN_GATE_MAX_DEGENERATE_INCREASE": "100",
-        "PREFLOOP_TRAIN_GATE_MAX_SYNTAX_DROP": "1",
     }
 
     def retrain(*args: str) -> subprocess.CompletedProcess[str]:
