@@ -1,7 +1,7 @@
 """Probe noise: how many probes flip between two base-model runs that should be equivalent.
 
 The gate's probe tolerances are stated in probes and derived from this figure (see
-``probe_tolerance`` in ``trainer/gate.py``). The embedded SmolLM2-135M, no adapter, runs
+``probe_tolerance`` in ``trainer/probing.py``). The embedded SmolLM2-135M, no adapter, runs
 the probe set greedily, with the gate's own code (``run_probes``) and token budget, in
 settings that should not change what it writes:
 
@@ -29,7 +29,7 @@ from bench.common import RESULTS, cpu_note, shared_home
 from prefloop.models import prepare_embedded
 from prefloop.settings import Settings
 from prefloop.train_config import TrainConfig
-from prefloop.trainer.gate import load_probes, run_probes
+from prefloop.trainer.probing import load_probes, run_probes
 
 PROBES_DIR = Path(__file__).resolve().parent.parent / "trainer" / "probes"
 
@@ -71,6 +71,7 @@ def main() -> None:
         started = time.perf_counter()
         runs[name] = _run(model, tokenizer, probes, args.max_tokens)
         seconds[name] = time.perf_counter() - started
+        print(f"{name}: {seconds[name]:.0f} s", flush=True)
     torch.set_num_threads(2)
     with torch.no_grad():
         for parameter in model.parameters():

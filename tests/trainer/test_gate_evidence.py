@@ -13,14 +13,10 @@ from prefloop.trainer.behaviour import (
     levenshtein,
     normalised_distance,
 )
-from prefloop.trainer.gate import (
-    compare_preferences,
-    compare_probes,
-    heldout_floor,
-    probe_tolerance,
-)
+from prefloop.trainer.gate import compare_preferences, heldout_floor
 from prefloop.trainer.intervals import bootstrap_mean_interval, wilson_interval
 from prefloop.trainer.pairs.split import assign_splits
+from prefloop.trainer.probing import compare_probes, probe_tolerance
 
 
 def test_wilson_interval_matches_the_textbook_values() -> None:

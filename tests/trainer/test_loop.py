@@ -17,7 +17,7 @@ import pytest
 
 from prefloop.settings import Settings
 from prefloop.trainer.demo import format_result, run_demo
-from prefloop.trainer.gate import load_probes
+from prefloop.trainer.probing import load_probes
 from prefloop.trainer.simulate import HELDOUT_TASKS, TRAINING_TASKS
 from tests.conftest import shared_home
 

@@ -19,7 +19,7 @@ from prefloop.server.schedule import TrainingSchedule, parse_schedule
 from prefloop.store import migrate, utcnow
 from prefloop.train_config import load_config
 from prefloop.trainer.cli_train import _gate_cell
-from prefloop.trainer.gate import load_probes
+from prefloop.trainer.probing import load_probes
 from prefloop.trainer.run import queue_run, run_in_process
 from prefloop.training import (
     NotEnoughPairs,
