@@ -228,6 +228,19 @@ def test_shipped_probe_set_is_well_formed() -> None:
         load_probes("probes-v0")
 
 
+def test_probe_set_v2_is_large_and_carries_its_noise() -> None:
+    probes = load_probes("probes-v2")
+    assert probes["version"] == "probes-v2"
+    assert len(probes["probes"]) >= 36
+    assert len({p["id"] for p in probes["probes"]}) == len(probes["probes"])
+    languages = {p["language"] for p in probes["probes"]}
+    assert {"python", "javascript", "typescript", "go", "rust", "java", "c", "cpp"} <= languages
+    noise = probes["noise"]
+    assert noise["probes"] == len(probes["probes"])
+    assert noise["syntax_flips"] >= 0 and noise["degenerate_flips"] >= 0
+    assert "bench/probe_noise.py" in noise["how"]
+
+
 def test_every_parsed_probe_parses_with_a_fitting_completion() -> None:
     """The probe contexts are sound: a plain completion written for each parses, so a
     syntax-invalid verdict is the model's, not the probe's."""
