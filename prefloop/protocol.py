@@ -258,7 +258,11 @@ class PairCounts(TypedDict):
 
 
 class GateThresholds(_Wire):
-    """What a candidate must reach to pass the gate (the ``train_gate_*`` settings)."""
+    """What a candidate must reach to pass the gate (the ``train_gate_*`` settings).
+
+    The defaults here are the strictest gate (tests build on them); the settings' defaults
+    are documented in the README.
+    """
 
     min_accuracy_gain: float = 0.0
     min_margin_gain: float = 0.0
@@ -266,19 +270,62 @@ class GateThresholds(_Wire):
     max_syntax_drop: float = 0.0
     max_degenerate_increase: int = 0
     latency_factor: float = 2.0
+    heldout_share: float = Field(
+        default=0.0,
+        description="With min_heldout, the held-out floor: max(min_heldout, ceil(share × pairs)).",
+    )
+    confidence: float = Field(default=0.95, description="Confidence level of every interval.")
+    bootstrap_samples: int = Field(default=2000, description="Resamples per bootstrap interval.")
+    probe_noise_z: float = Field(
+        default=0.0,
+        description="Probe tolerances: this many standard deviations of the measured noise.",
+    )
+    behaviour_min_gain: float = Field(
+        default=0.0,
+        description="Behaviour: the mean edit-distance gain must exceed this.",
+    )
+    behaviour_tolerance: float = Field(
+        default=0.0,
+        description="Behaviour: the gain's interval may reach this far below zero.",
+    )
+
+
+class Interval(_Wire):
+    """A point estimate with its confidence interval [low, high] at ``confidence``."""
+
+    estimate: float
+    low: float
+    high: float
+    confidence: float
+
+
+class GateFinding(_Wire):
+    """One figure the gate decided on: its value, what it had to reach, and the noise it
+    was judged against (an interval, or a tolerance in counts)."""
+
+    figure: str = Field(description="What was measured, e.g. `heldout_margin_gain`.")
+    passed: bool
+    value: float = Field(description="The figure as measured (the interval's bound if it decides).")
+    required: float = Field(description="The value it had to reach or stay within.")
+    shortfall: float = Field(description="How far it missed the requirement (0 when passed).")
+    noise: str = Field(description="What it was judged against: its interval or tolerance.")
+    detail: str = ""
 
 
 class PreferenceFigures(_Wire):
     """One model on the held-out pairs: accuracy is the share of pairs whose chosen
-    completion it rates above the rejected one, margin the mean log-probability gap."""
+    completion it rates above the rejected one, margin the mean log-probability gap.
+    ``accuracy_interval`` is the accuracy's Wilson interval (absent in older runs)."""
 
     pairs: int
     accuracy: float
     margin: float
+    accuracy_interval: Interval | None = None
 
 
 class PreferenceVerdict(_Wire):
-    """The preference half of the gate: the candidate against the current version."""
+    """The preference half of the gate: the candidate against the current version, with
+    the paired differences (candidate − current, per pair) and their bootstrap intervals."""
 
     passed: bool
     reasons: list[str]
@@ -286,16 +333,24 @@ class PreferenceVerdict(_Wire):
     current: PreferenceFigures
     margin_gain: float
     accuracy_gain: float
+    floor: int | None = Field(default=None, description="Fewest held-out pairs allowed.")
+    margin_gain_interval: Interval | None = None
+    accuracy_gain_interval: Interval | None = None
+    findings: list[GateFinding] = Field(default_factory=list)
 
 
 class ProbeTotals(_Wire):
-    """One model on the probe set: probes run, syntax-valid share of the Python probes,
-    empty or repetitive completions, seconds spent."""
+    """One model on the probe set: probes run, share of the parsed probes (Python with
+    ``ast``, others with tree-sitter) whose completion parses, empty or repetitive
+    completions, seconds spent. ``syntax_checked``/``syntax_valid`` are the counts
+    behind the rate (absent in older runs)."""
 
     probes: int
     syntax_valid_rate: float
     degenerate: int
     seconds: float
+    syntax_checked: int | None = None
+    syntax_valid: int | None = None
 
 
 class ProbeSample(_Wire):
@@ -310,6 +365,16 @@ class ProbeSamples(_Wire):
     current: list[ProbeSample]
 
 
+class ProbeTolerance(_Wire):
+    """The probe half's tolerances in counts and the noise they come from: the probe
+    set's measured flips between two equivalent runs of the base model, scaled to the
+    probes run, times ``probe_noise_z`` standard deviations (see ``trainer/gate.py``)."""
+
+    syntax_drop: int
+    degenerate_rise: int
+    measured: str = Field(description="How the noise was measured, from the probe set.")
+
+
 class ProbeVerdict(_Wire):
     """The probe half of the gate: the candidate must not regress against the current."""
 
@@ -318,15 +383,47 @@ class ProbeVerdict(_Wire):
     candidate: ProbeTotals
     current: ProbeTotals
     samples: ProbeSamples | None = None
+    tolerance: ProbeTolerance | None = None
+    findings: list[GateFinding] = Field(default_factory=list)
+
+
+class BehaviourFigures(_Wire):
+    """One model's own suggestions on the held-out contexts: mean normalised edit distance
+    to the text the developer kept (chosen) and to the one they did not (rejected), and
+    how many of its suggestions are closer to the chosen than to the rejected text."""
+
+    contexts: int
+    distance_to_chosen: float
+    distance_to_rejected: float
+    closer_to_chosen: int
+
+
+class BehaviourVerdict(_Wire):
+    """The behavioural half of the gate: per context, gain = the current version's
+    distance to the chosen text − the candidate's (positive: the candidate is closer to
+    what the developer kept), its mean with a bootstrap interval, and how many contexts
+    moved closer, further or not at all. The suggestions themselves are not stored (they
+    are written on the developer's code)."""
+
+    passed: bool
+    reasons: list[str]
+    candidate: BehaviourFigures
+    current: BehaviourFigures
+    gain: Interval
+    closer: int
+    further: int
+    unchanged: int
+    findings: list[GateFinding] = Field(default_factory=list)
 
 
 class GateVerdict(_Wire):
-    """Both halves of the gate and the decision: passed when both passed."""
+    """The gate's halves and the decision: passed when every half that ran passed."""
 
     passed: bool
     reasons: list[str]
     preferences: PreferenceVerdict
     probes: ProbeVerdict
+    behaviour: BehaviourVerdict | None = None
 
 
 class GateResult(GateVerdict):
@@ -340,6 +437,14 @@ class GateResult(GateVerdict):
     def stored(self) -> dict[str, Any]:
         """The result as recorded in the run's ``gate`` column."""
         return self.model_dump(mode="json", exclude_none=True)
+
+    @property
+    def findings(self) -> list[GateFinding]:
+        """Every figure decided on, preferences first."""
+        out = [*self.preferences.findings, *self.probes.findings]
+        if self.behaviour is not None:
+            out += self.behaviour.findings
+        return out
 
 
 # ---- language server status and admin API answers --------------------------------------

@@ -269,30 +269,95 @@ class Settings(BaseSettings):
         ge=-1.0,
         le=1.0,
         description=(
-            "Gate: the candidate's held-out preference accuracy must be at least the current "
-            "version's plus this."
+            "Gate: the lower bound of the paired held-out accuracy gain (candidate − current, "
+            "bootstrap interval) must reach this."
         ),
     )
     train_gate_min_margin_gain: float = Field(
         default=0.0,
         description=(
-            "Gate: the candidate's mean held-out log-prob margin must exceed the current "
-            "version's by more than this."
+            "Gate: the lower bound of the paired held-out margin gain (candidate − current, "
+            "bootstrap interval) must exceed this."
         ),
     )
     train_gate_min_heldout: int = Field(
-        default=1, ge=1, description="Gate: fewest held-out pairs a candidate can be judged on."
+        default=8,
+        ge=1,
+        description=(
+            "Gate: fewest held-out pairs a decision may rest on; the floor is "
+            "max(this, ceil(train_gate_heldout_share × the run's pairs)), and a run below it "
+            "is refused."
+        ),
+    )
+    train_gate_heldout_share: float = Field(
+        default=0.1,
+        ge=0.0,
+        lt=1.0,
+        description="Gate: the held-out floor grows with the data: at least this share of pairs.",
+    )
+    train_gate_confidence: float = Field(
+        default=0.95,
+        gt=0.5,
+        lt=1.0,
+        description="Gate: confidence level of its intervals (Wilson and paired bootstrap).",
+    )
+    train_gate_bootstrap_samples: int = Field(
+        default=2000,
+        ge=100,
+        le=100_000,
+        description="Gate: resamples per bootstrap interval (seeded by the run's seed).",
     )
     train_gate_max_syntax_drop: float = Field(
         default=0.0,
         ge=0.0,
         le=1.0,
-        description="Gate: largest allowed drop of the probes' syntax-valid rate (Python probes).",
+        description=(
+            "Gate: share of the parsed probes that may turn syntax-invalid regardless of the "
+            "measured noise (the larger of the two tolerances applies)."
+        ),
     )
     train_gate_max_degenerate_increase: int = Field(
         default=0,
         ge=0,
-        description="Gate: how many more empty or repetitive probe completions are allowed.",
+        description=(
+            "Gate: more empty or repetitive probe completions allowed regardless of the "
+            "measured noise (the larger of the two tolerances applies)."
+        ),
+    )
+    train_gate_probe_noise_z: float = Field(
+        default=2.0,
+        ge=0.0,
+        description=(
+            "Gate: probe tolerances in counts are this many standard deviations of the probe "
+            "set's measured flips between equivalent base-model runs (0: none tolerated)."
+        ),
+    )
+    train_gate_behaviour_contexts: int = Field(
+        default=16,
+        ge=0,
+        description=(
+            "Gate: held-out contexts on which both models' own suggestions are compared with "
+            "what the developer kept (0: no behavioural check)."
+        ),
+    )
+    train_gate_behaviour_max_tokens: int = Field(
+        default=24, ge=1, le=512, description="Gate: tokens per behavioural-check suggestion."
+    )
+    train_gate_behaviour_min_gain: float = Field(
+        default=0.0,
+        description=(
+            "Gate: the mean gain in normalised edit distance to the kept text (current − "
+            "candidate) must exceed this."
+        ),
+    )
+    train_gate_behaviour_tolerance: float = Field(
+        default=0.02,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Gate: the lower bound of that gain's bootstrap interval may lie at most this "
+            "far below zero."
+        ),
     )
     train_gate_latency_factor: float = Field(
         default=2.0,
@@ -312,10 +377,18 @@ class Settings(BaseSettings):
         description="Judge-ranking pairs need this gap between the best and worst score (1-5).",
     )
     pairs_heldout_fraction: float = Field(
-        default=0.1,
+        default=0.2,
         ge=0.0,
         lt=1.0,
         description="Share of prompt groups, newest first, held out from training.",
+    )
+    pairs_heldout_min: int = Field(
+        default=8,
+        ge=0,
+        description=(
+            "Hold out at least this many prompt groups (but never more than half of them), "
+            "when the share holds out fewer."
+        ),
     )
     pairs_min_chars: int = Field(
         default=3, ge=1, description="Chosen and rejected texts shorter than this are dropped."

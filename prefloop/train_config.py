@@ -86,10 +86,10 @@ class TrainConfig(BaseSettings):
         default=0, ge=0, description="CPU threads for training (0: all cores but one)."
     )
     probe_max_tokens: int = Field(
-        default=48, ge=1, le=512, description="Tokens generated per probe by the gate."
+        default=32, ge=1, le=512, description="Tokens generated per probe by the gate."
     )
     probes: str = Field(
-        default="probes-v1",
+        default="probes-v2",
         description="Probe set of the gate: a file name in trainer/probes or a JSON path.",
     )
 

@@ -266,8 +266,9 @@ def start_run(
 
     The training process builds the preference pairs first. Refuses with
     :class:`RunInProgress` while another run holds the lock and with
-    :class:`NotEnoughPairs` when there are no training pairs or, unless ``force``, fewer
-    than ``train_min_new_pairs`` new ones; a refused run leaves no record. ``attach``
+    :class:`NotEnoughPairs` when there are no training pairs, fewer held-out pairs than
+    the gate's floor, or, unless ``force``, fewer than ``train_min_new_pairs`` new ones; a
+    refused run leaves no record. ``attach``
     shares this process's terminal with the run (progress display); otherwise its output
     goes to its log file.
     """

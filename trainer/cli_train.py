@@ -92,8 +92,24 @@ def _row(run: TrainingRun) -> dict[str, Any]:
         "pairs": (f"{data['train']}/{data['heldout']}" if "train" in data else None),
         "steps": metrics.get("steps", metrics.get("step")),
         "loss": None if loss is None else f"{float(loss):.4f}",
-        "gate": None if not gate else ("pass" if gate.get("passed") else "fail"),
+        "gate": _gate_cell(gate),
     }
+
+
+def _gate_cell(gate: dict[str, Any]) -> str | None:
+    """``pass``, or ``fail`` with each failed figure and how far it missed (older runs,
+    stored before the gate kept its findings, show just ``fail``)."""
+    if not gate:
+        return None
+    if gate.get("passed"):
+        return "pass"
+    failed = [
+        f"{finding['figure']} short {float(finding['shortfall']):.3g}"
+        for half in ("preferences", "probes", "behaviour")
+        for finding in (gate.get(half) or {}).get("findings") or []
+        if not finding.get("passed")
+    ]
+    return "fail" + (f": {', '.join(failed)}" if failed else "")
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

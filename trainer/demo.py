@@ -208,15 +208,10 @@ def run_demo(
             model=str(model_dir),
             engine="transformers",
             server_url=service.url,
-            pairs_heldout_fraction=0.2,
             # The base model closes a bare signature with a two-character "):"; that is
             # exactly the rejected side this taste needs.
             pairs_min_chars=2,
             train_min_new_pairs=1,
-            # The gate's probe set has five Python contexts, and the 135M model's 48-token
-            # probe completions are mostly noise after their first line; the demo lets one
-            # of the five flip (a default gate lets none).
-            train_gate_max_syntax_drop=0.2,
         )
         with httpx.Client(base_url=service.url, timeout=120) as client:
             version_before = service.health()["model_version"]
@@ -308,13 +303,40 @@ def format_result(result: DemoResult) -> str:
             f"  DPO: {metrics.get('steps', '?')} steps, "
             f"{metrics.get('step_seconds', 0) or 0:.1f} s/step"
         )
+    prefs = gate.get("preferences") or {}
     for side in ("current", "candidate"):
-        figures = (gate.get("preferences") or {}).get(side) or {}
+        figures = prefs.get(side) or {}
         if figures:
             lines.append(
                 f"  gate, {side}: held-out accuracy {figures.get('accuracy', 0):.2f}, "
                 f"mean margin {figures.get('margin', 0):.2f}"
             )
+    margin = prefs.get("margin_gain_interval")
+    if margin:
+        lines.append(
+            f"  gate: margin gain {margin['estimate']:+.2f} "
+            f"({margin['confidence']:.0%} interval {margin['low']:+.2f} to {margin['high']:+.2f}) "
+            f"on {prefs.get('candidate', {}).get('pairs', 0)} held-out pairs "
+            f"(floor {prefs.get('floor')})"
+        )
+    probes = gate.get("probes") or {}
+    tolerance = probes.get("tolerance")
+    if tolerance:
+        cand, cur = probes["candidate"], probes["current"]
+        lines.append(
+            f"  gate: probes syntax-valid {cand.get('syntax_valid')} of "
+            f"{cand.get('syntax_checked')} (current {cur.get('syntax_valid')}, "
+            f"{tolerance['syntax_drop']} may drop), degenerate {cand['degenerate']} "
+            f"(current {cur['degenerate']}, {tolerance['degenerate_rise']} more allowed)"
+        )
+    behaviour = gate.get("behaviour")
+    if behaviour:
+        lines.append(
+            f"  gate: edit distance to the kept text on {behaviour['candidate']['contexts']} "
+            f"held-out contexts {behaviour['current']['distance_to_chosen']:.3f} -> "
+            f"{behaviour['candidate']['distance_to_chosen']:.3f} "
+            f"({behaviour['closer']} closer, {behaviour['further']} further)"
+        )
     lines.append(
         "  time: "
         + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in result.timings.items())

@@ -1,48 +1,64 @@
 """The evaluation gate a candidate adapter must pass before it is promoted.
 
-Two measurements, each of the candidate against the version served now (an adapter, or the
-base model):
+Three measurements, each of the candidate against the version served now (an adapter, or
+the base model), each decided on its noise rather than on a point estimate:
 
 * Held-out preferences. For every held-out pair, Δ = log π(chosen | prompt) − log π(rejected
-  | prompt), summed over the completion tokens. Accuracy is the share of pairs with Δ > 0,
-  margin the mean Δ. The candidate's accuracy must reach the current version's plus
-  ``train_gate_min_accuracy_gain`` and its margin must exceed the current's by more than
-  ``train_gate_min_margin_gain``.
+  | prompt), summed over the completion tokens. Accuracy is the share of pairs with Δ > 0
+  (with its Wilson interval), margin the mean Δ. Per pair the candidate − current
+  differences (margin gain, accuracy gain) get seeded bootstrap intervals; the half passes
+  only when the margin gain's lower bound exceeds ``train_gate_min_margin_gain`` and the
+  accuracy gain's lower bound reaches ``train_gate_min_accuracy_gain``. No decision rests
+  on fewer held-out pairs than the floor, ``max(train_gate_min_heldout,
+  ceil(train_gate_heldout_share × pairs))``.
 * Probes: a fixed, versioned set of short contexts (``trainer/probes/*.json``) completed
-  greedily by both. The candidate must not regress: the syntax-valid rate of the Python
-  probes (``ast``) may drop by at most ``train_gate_max_syntax_drop``, empty or repetitive
-  completions may grow by at most ``train_gate_max_degenerate_increase``, and its total
-  probe latency may be at most ``train_gate_latency_factor`` times the current's.
+  greedily by both. Counted in probes, the candidate may lose at most the tolerated number
+  of syntax-valid completions (Python parsed with ``ast``, other languages with
+  tree-sitter) and gain at most the tolerated number of empty or repetitive ones: the
+  tolerance is ``train_gate_probe_noise_z`` standard deviations of the flips the probe set
+  records between two equivalent base-model runs (see
+  :func:`prefloop.trainer.probing.probe_tolerance`), or the explicit
+  ``train_gate_max_syntax_drop`` / ``train_gate_max_degenerate_increase``, whichever is
+  larger. Its total probe latency may be at most
+  ``train_gate_latency_factor`` times the current's.
+* Behaviour (:mod:`prefloop.trainer.behaviour`): both models' own suggestions on the
+  held-out contexts, compared with what the developer kept; the candidate must be closer.
 
-The pure parts (:func:`preference_summary`, :func:`compare_preferences`,
-:func:`probe_quality`, :func:`compare_probes`) take plain numbers and strings; the verdicts
-are the typed results of :mod:`prefloop.protocol` (``GateResult`` and its parts).
+The probe half lives in :mod:`prefloop.trainer.probing`, the behavioural one in
+:mod:`prefloop.trainer.behaviour`. Every check yields a
+:class:`~prefloop.protocol.GateFinding`: the figure, its value, what it had to reach, by
+how much it missed and the noise it was judged against. The pure parts here
+(:func:`heldout_floor`, :func:`preference_summary`, :func:`compare_preferences`,
+:func:`decide`) take plain numbers; the verdicts are the typed results of
+:mod:`prefloop.protocol` (``GateResult`` and its parts).
 """
 
 from __future__ import annotations
 
-import ast
-import json
+import math
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from prefloop import registry
 from prefloop.protocol import (
+    BehaviourVerdict,
+    GateFinding,
     GateResult,
     GateThresholds,
     GateVerdict,
+    Interval,
     PreferenceFigures,
     PreferenceVerdict,
     ProbeSample,
     ProbeSamples,
-    ProbeTotals,
     ProbeVerdict,
 )
 from prefloop.settings import Settings
+from prefloop.trainer.intervals import bootstrap_mean_interval, wilson_interval
+from prefloop.trainer.probing import compare_probes, load_probes, run_probes
 
 
 def thresholds_from_settings(settings: Settings) -> GateThresholds:
@@ -54,47 +70,139 @@ def thresholds_from_settings(settings: Settings) -> GateThresholds:
         max_syntax_drop=settings.train_gate_max_syntax_drop,
         max_degenerate_increase=settings.train_gate_max_degenerate_increase,
         latency_factor=settings.train_gate_latency_factor,
+        heldout_share=settings.train_gate_heldout_share,
+        confidence=settings.train_gate_confidence,
+        bootstrap_samples=settings.train_gate_bootstrap_samples,
+        probe_noise_z=settings.train_gate_probe_noise_z,
+        behaviour_min_gain=settings.train_gate_behaviour_min_gain,
+        behaviour_tolerance=settings.train_gate_behaviour_tolerance,
     )
 
 
 # ---- pure parts ---------------------------------------------------------------------
 
 
-def preference_summary(deltas: Sequence[float]) -> PreferenceFigures:
-    """Accuracy (share of Δ > 0) and margin (mean Δ) of per-pair log-prob differences."""
+def heldout_floor(pairs: int, min_heldout: int, share: float) -> int:
+    """Fewest held-out pairs a decision may rest on when a run uses ``pairs`` pairs in all
+    (train + held out): ``max(min_heldout, ceil(share × pairs))``."""
+    return max(min_heldout, math.ceil(round(share * pairs, 9)))
+
+
+def preference_summary(deltas: Sequence[float], confidence: float = 0.95) -> PreferenceFigures:
+    """Accuracy (share of Δ > 0) with its Wilson interval, and margin (mean Δ), of per-pair
+    log-prob differences."""
     n = len(deltas)
     if n == 0:
         return PreferenceFigures(pairs=0, accuracy=0.0, margin=0.0)
+    right = sum(1 for d in deltas if d > 0)
     return PreferenceFigures(
-        pairs=n, accuracy=sum(1 for d in deltas if d > 0) / n, margin=sum(deltas) / n
+        pairs=n,
+        accuracy=right / n,
+        margin=sum(deltas) / n,
+        accuracy_interval=wilson_interval(right, n, confidence),
+    )
+
+
+def _pct(confidence: float) -> str:
+    return f"{confidence:.0%}"
+
+
+def _interval_text(interval: Interval, unit: str = "") -> str:
+    return (
+        f"{interval.estimate:+.3f}{unit} ({_pct(interval.confidence)} interval "
+        f"{interval.low:+.3f} to {interval.high:+.3f})"
     )
 
 
 def compare_preferences(
-    candidate: Sequence[float], current: Sequence[float], thresholds: GateThresholds
+    candidate: Sequence[float],
+    current: Sequence[float],
+    thresholds: GateThresholds,
+    *,
+    floor: int | None = None,
+    seed: int = 0,
 ) -> PreferenceVerdict:
-    """The preference half of the gate on per-pair Δ of the candidate and the current."""
+    """The preference half of the gate on per-pair Δ of the candidate and the current.
+
+    ``floor`` is the fewest held-out pairs to decide on (default ``min_heldout``); below it
+    the half fails on that alone. Otherwise the paired differences per pair (margin:
+    Δ_candidate − Δ_current; accuracy: [Δ_candidate > 0] − [Δ_current > 0]) get seeded
+    bootstrap intervals, and the half passes only when the margin gain's lower bound is
+    above ``min_margin_gain`` and the accuracy gain's lower bound reaches
+    ``min_accuracy_gain``.
+    """
     if len(candidate) != len(current):
         raise ValueError("candidate and current must be measured on the same pairs")
-    cand = preference_summary(candidate)
-    cur = preference_summary(current)
-    reasons = []
-    if len(candidate) < thresholds.min_heldout:
+    confidence = thresholds.confidence
+    cand = preference_summary(candidate, confidence)
+    cur = preference_summary(current, confidence)
+    n = len(candidate)
+    need = thresholds.min_heldout if floor is None else floor
+    reasons: list[str] = []
+    findings: list[GateFinding] = []
+    margin_interval: Interval | None = None
+    accuracy_interval: Interval | None = None
+    if n < need:
         reasons.append(
-            f"only {len(candidate)} held-out pair(s); the gate needs {thresholds.min_heldout}"
+            f"only {n} held-out pair(s); the gate decides on no fewer than {need} "
+            f"(max(min_heldout {thresholds.min_heldout}, "
+            f"{thresholds.heldout_share:g} of the run's pairs)), {need - n} short"
+        )
+        findings.append(
+            GateFinding(
+                figure="heldout_pairs",
+                passed=False,
+                value=n,
+                required=need,
+                shortfall=need - n,
+                noise="a floor, not a noise: fewer pairs cannot carry a decision",
+            )
         )
     else:
-        need_acc = cur.accuracy + thresholds.min_accuracy_gain
-        if cand.accuracy < need_acc - 1e-12:
-            reasons.append(
-                f"held-out accuracy {cand.accuracy:.3f} < required {need_acc:.3f} "
-                f"(current {cur.accuracy:.3f})"
+        boot = {"confidence": confidence, "samples": thresholds.bootstrap_samples, "seed": seed}
+        margin_interval = bootstrap_mean_interval(
+            [a - b for a, b in zip(candidate, current, strict=True)], **boot
+        )
+        accuracy_interval = bootstrap_mean_interval(
+            [float(a > 0) - float(b > 0) for a, b in zip(candidate, current, strict=True)], **boot
+        )
+        need_margin = thresholds.min_margin_gain
+        margin_ok = margin_interval.low > need_margin
+        findings.append(
+            GateFinding(
+                figure="heldout_margin_gain",
+                passed=margin_ok,
+                value=margin_interval.low,
+                required=need_margin,
+                shortfall=0.0 if margin_ok else need_margin - margin_interval.low,
+                noise=f"paired bootstrap over {n} pairs: {_interval_text(margin_interval)}",
+                detail=f"margin {cand.margin:.4f} against current {cur.margin:.4f}",
             )
-        need_margin = cur.margin + thresholds.min_margin_gain
-        if not cand.margin > need_margin:
+        )
+        if not margin_ok:
             reasons.append(
-                f"held-out margin {cand.margin:.4f} does not exceed {need_margin:.4f} "
-                f"(current {cur.margin:.4f})"
+                f"held-out margin gain {_interval_text(margin_interval)} over {n} pairs: "
+                f"its lower bound is {need_margin - margin_interval.low:.3f} short of "
+                f"exceeding {need_margin:g} (margin {cand.margin:.4f}, current {cur.margin:.4f})"
+            )
+        need_accuracy = thresholds.min_accuracy_gain
+        accuracy_ok = accuracy_interval.low >= need_accuracy - 1e-12
+        findings.append(
+            GateFinding(
+                figure="heldout_accuracy_gain",
+                passed=accuracy_ok,
+                value=accuracy_interval.low,
+                required=need_accuracy,
+                shortfall=0.0 if accuracy_ok else need_accuracy - accuracy_interval.low,
+                noise=f"paired bootstrap over {n} pairs: {_interval_text(accuracy_interval)}",
+                detail=f"accuracy {cand.accuracy:.3f} against current {cur.accuracy:.3f}",
+            )
+        )
+        if not accuracy_ok:
+            reasons.append(
+                f"held-out accuracy gain {_interval_text(accuracy_interval)} over {n} pairs: "
+                f"its lower bound is {need_accuracy - accuracy_interval.low:.3f} short of "
+                f"{need_accuracy:g} (accuracy {cand.accuracy:.3f}, current {cur.accuracy:.3f})"
             )
     return PreferenceVerdict(
         passed=not reasons,
@@ -103,110 +211,30 @@ def compare_preferences(
         current=cur,
         margin_gain=cand.margin - cur.margin,
         accuracy_gain=cand.accuracy - cur.accuracy,
+        floor=need,
+        margin_gain_interval=margin_interval,
+        accuracy_gain_interval=accuracy_interval,
+        findings=findings,
     )
 
 
-def is_degenerate(text: str) -> bool:
-    """Empty, or repetitive: a line three times or more, or few distinct words."""
-    if not text.strip():
-        return True
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if any(lines.count(line) >= 3 for line in set(lines)):
-        return True
-    words = text.split()
-    return len(words) >= 8 and len(set(words)) / len(words) < 0.3
-
-
-def python_valid(prefix: str, completion: str, suffix: str, *, cut: bool = False) -> bool:
-    """Whether the code parses with the completion in place (or with just its first line,
-    as a single-line suggestion would show it). ``cut``: the token budget ended the
-    completion, so its unfinished last line is left out, as the service trims it."""
-    first_line = completion.split("\n", 1)[0]
-    middles = [completion, first_line]
-    if cut and "\n" in completion:
-        middles.insert(1, completion[: completion.rindex("\n") + 1])
-    for middle in middles:
-        try:
-            ast.parse(prefix + middle + suffix)
-        except (SyntaxError, ValueError):
-            continue
-        return True
-    return False
-
-
-def probe_quality(probe: dict[str, Any], completion: str, *, cut: bool = False) -> dict[str, Any]:
-    quality: dict[str, Any] = {"id": probe["id"], "degenerate": is_degenerate(completion)}
-    if probe.get("language") == "python":
-        quality["syntax_valid"] = python_valid(
-            probe["prefix"], completion, probe["suffix"], cut=cut
-        )
-    return quality
-
-
-def _probe_totals(results: Sequence[dict[str, Any]]) -> ProbeTotals:
-    python = [r for r in results if "syntax_valid" in r]
-    return ProbeTotals(
-        probes=len(results),
-        syntax_valid_rate=(
-            sum(1 for r in python if r["syntax_valid"]) / len(python) if python else 1.0
-        ),
-        degenerate=sum(1 for r in results if r["degenerate"]),
-        seconds=sum(float(r.get("seconds", 0.0)) for r in results),
-    )
-
-
-def compare_probes(
-    candidate: Sequence[dict[str, Any]],
-    current: Sequence[dict[str, Any]],
-    thresholds: GateThresholds,
-) -> ProbeVerdict:
-    """The probe half of the gate on per-probe results (``probe_quality`` + ``seconds``)."""
-    cand = _probe_totals(candidate)
-    cur = _probe_totals(current)
-    reasons = []
-    if cand.syntax_valid_rate < cur.syntax_valid_rate - thresholds.max_syntax_drop - 1e-12:
-        reasons.append(
-            f"probe syntax-valid rate fell to {cand.syntax_valid_rate:.2f} "
-            f"from {cur.syntax_valid_rate:.2f}"
-        )
-    if cand.degenerate > cur.degenerate + thresholds.max_degenerate_increase:
-        reasons.append(
-            f"{cand.degenerate} empty or repetitive probe completion(s), current {cur.degenerate}"
-        )
-    if cur.seconds > 0 and cand.seconds > thresholds.latency_factor * cur.seconds:
-        reasons.append(
-            f"probe latency {cand.seconds:.2f}s is over {thresholds.latency_factor}x "
-            f"the current {cur.seconds:.2f}s"
-        )
-    return ProbeVerdict(passed=not reasons, reasons=reasons, candidate=cand, current=cur)
-
-
-def decide(preferences: PreferenceVerdict, probes: ProbeVerdict) -> GateVerdict:
-    """The gate passes when both halves pass; the reasons of both, preferences first."""
+def decide(
+    preferences: PreferenceVerdict,
+    probes: ProbeVerdict,
+    behaviour: BehaviourVerdict | None = None,
+) -> GateVerdict:
+    """The gate passes when every half that ran passes; the reasons of all, preferences
+    first, then probes, then behaviour."""
+    halves: list[PreferenceVerdict | ProbeVerdict | BehaviourVerdict] = [preferences, probes]
+    if behaviour is not None:
+        halves.append(behaviour)
     return GateVerdict(
-        passed=preferences.passed and probes.passed,
-        reasons=[*preferences.reasons, *probes.reasons],
+        passed=all(h.passed for h in halves),
+        reasons=[reason for h in halves for reason in h.reasons],
         preferences=preferences,
         probes=probes,
+        behaviour=behaviour,
     )
-
-
-def load_probes(name: str) -> dict[str, Any]:
-    """A probe set: a name shipped in ``trainer/probes`` or a path to a JSON file."""
-    path = Path(name)
-    if path.suffix == ".json" and path.is_file():
-        text = path.read_text(encoding="utf-8")
-    else:
-        resource = resources.files("prefloop.trainer") / "probes" / f"{name}.json"
-        if not resource.is_file():
-            raise ValueError(f"unknown probe set {name!r}")
-        text = resource.read_text(encoding="utf-8")
-    data = json.loads(text)
-    for probe in data["probes"]:
-        missing = {"id", "language", "path", "prefix", "suffix"} - set(probe)
-        if missing:
-            raise ValueError(f"probe {probe.get('id', '?')} lacks {', '.join(sorted(missing))}")
-    return dict(data)
 
 
 # ---- measuring with a model ---------------------------------------------------------
@@ -249,64 +277,6 @@ def pair_deltas(
     ]
 
 
-def run_probes(
-    model: Any,
-    tokenizer: Any,
-    probes: Sequence[dict[str, Any]],
-    *,
-    settings: Settings,
-    max_tokens: int,
-) -> list[dict[str, Any]]:
-    """Greedy completions of the probes with the engine's prompt format, timed."""
-    import torch
-
-    from prefloop.prompting import build_prompt, resolve_template, special_tokens
-
-    template = resolve_template(settings.fim_template, special_tokens(tokenizer))
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else None
-    out = []
-    for probe in probes:
-        prompt = build_prompt(
-            probe["prefix"],
-            probe["suffix"],
-            template=template,
-            tokenizer=tokenizer,
-            max_prompt_tokens=settings.max_prompt_tokens,
-            language=probe["language"],
-            path=probe["path"],
-        )
-        inputs = tokenizer(prompt.text, return_tensors="pt", add_special_tokens=False).to(
-            model.device
-        )
-        started = time.perf_counter()
-        with torch.inference_mode():
-            output = model.generate(
-                **inputs,
-                max_new_tokens=max_tokens,
-                do_sample=False,
-                temperature=None,
-                top_p=None,
-                top_k=None,
-                pad_token_id=pad_id if pad_id is not None else tokenizer.eos_token_id,
-            )
-        seconds = time.perf_counter() - started
-        ids = [int(t) for t in output[0][inputs["input_ids"].shape[1] :]]
-        budget_spent = len(ids) >= max_tokens
-        if tokenizer.eos_token_id in ids:
-            ids = ids[: ids.index(tokenizer.eos_token_id)]
-            budget_spent = False
-        text = tokenizer.decode(ids, skip_special_tokens=True)
-        cuts = [text.find(s) for s in prompt.stop if s and s in text]
-        if cuts:
-            text = text[: min(cuts)]
-            budget_spent = False
-        result = probe_quality(probe, text, cut=budget_spent)
-        result["seconds"] = seconds
-        result["completion"] = text
-        out.append(result)
-    return out
-
-
 @contextmanager
 def _serving(model: Any, adapter: str | None) -> Iterator[None]:
     """The model as the named adapter, or the base model (adapters disabled) for None."""
@@ -331,11 +301,21 @@ def evaluate(
     probe_max_tokens: int,
     device: str = "cpu",
     thresholds: GateThresholds | None = None,
+    floor: int | None = None,
+    seed: int = 0,
 ) -> GateResult:
-    """Measure the candidate against the current version and decide."""
+    """Measure the candidate against the current version and decide.
+
+    ``floor``: fewest held-out pairs to decide on (default ``min_heldout``). The
+    behavioural check runs on the first ``train_gate_behaviour_contexts`` held-out pairs
+    (none when 0), ``train_gate_behaviour_max_tokens`` tokens each; ``seed`` seeds the
+    bootstrap intervals.
+    """
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from prefloop.trainer.behaviour import compare_behaviour, suggest
 
     thresholds = thresholds or thresholds_from_settings(settings)
     started = time.perf_counter()
@@ -367,9 +347,22 @@ def evaluate(
             cand_probes += run_probes(
                 model, tokenizer, [probe], settings=settings, max_tokens=probe_max_tokens
             )
+    behaviour = None
+    contexts = list(heldout[: settings.train_gate_behaviour_contexts])
+    if contexts:
+        prompts = [p["prompt"] for p in contexts]
+        budget = settings.train_gate_behaviour_max_tokens
+        with _serving(model, current_name):
+            current_texts = suggest(model, tokenizer, prompts, max_tokens=budget)
+        with _serving(model, "candidate"):
+            candidate_texts = suggest(model, tokenizer, prompts, max_tokens=budget)
+        behaviour = compare_behaviour(
+            candidate_texts, current_texts, contexts, thresholds, seed=seed
+        )
     verdict = decide(
-        compare_preferences(candidate_deltas, current_deltas, thresholds),
-        compare_probes(cand_probes, cur_probes, thresholds),
+        compare_preferences(candidate_deltas, current_deltas, thresholds, floor=floor, seed=seed),
+        compare_probes(cand_probes, cur_probes, thresholds, noise=probes.get("noise")),
+        behaviour,
     )
     # Probe completions are model output on fixed probe code, never user code.
     samples = ProbeSamples(
@@ -381,6 +374,7 @@ def evaluate(
         reasons=verdict.reasons,
         preferences=verdict.preferences,
         probes=verdict.probes.model_copy(update={"samples": samples}),
+        behaviour=verdict.behaviour,
         probe_set=str(probes.get("version", probe_set)),
         thresholds=thresholds,
         current=registry.BASE if current_adapter is None else current_adapter.name,

@@ -61,6 +61,25 @@ def data_record(train: list[dict[str, Any]], heldout: list[dict[str, Any]]) -> d
     }
 
 
+def heldout_shortfall(settings: Settings, train: int, heldout: int) -> str | None:
+    """Why a run with ``train`` + ``heldout`` pairs cannot be judged (None when it can):
+    the gate decides on no fewer held-out pairs than
+    ``max(train_gate_min_heldout, ceil(train_gate_heldout_share × pairs))``."""
+    from prefloop.trainer.gate import heldout_floor
+
+    floor = heldout_floor(
+        train + heldout, settings.train_gate_min_heldout, settings.train_gate_heldout_share
+    )
+    if heldout >= floor:
+        return None
+    return (
+        f"only {heldout} held-out pair(s) for {train + heldout} pairs; the gate decides on no "
+        f"fewer than {floor} (max(train_gate_min_heldout {settings.train_gate_min_heldout}, "
+        f"train_gate_heldout_share {settings.train_gate_heldout_share:g} of the pairs)), "
+        f"{floor - heldout} short: more feedback is needed"
+    )
+
+
 def prepare_run(
     settings: Settings,
     run_id: str,
@@ -73,7 +92,8 @@ def prepare_run(
     """Build the pairs, check there is enough to train on and record the run as ``queued``.
 
     The caller holds the training lock. Raises :class:`NotEnoughPairs` (recording nothing)
-    when there are no training pairs or, unless ``force``, fewer than
+    when there are no training pairs, fewer held-out pairs than the gate's floor (see
+    :func:`heldout_shortfall`; ``force`` does not lift it) or, unless ``force``, fewer than
     ``train_min_new_pairs`` new ones. Returns the pairs available.
     """
     from prefloop.trainer.pairs import build_pairs
@@ -88,6 +108,13 @@ def prepare_run(
     counts = stored_runs.pair_counts(settings.db_path)
     if counts["train"] == 0:
         raise NotEnoughPairs("no training pairs yet: the feedback log has none to offer")
+    refusal = heldout_shortfall(
+        settings,
+        min(counts["train"], config.max_train_pairs),
+        min(counts["heldout"], config.max_heldout_pairs),
+    )
+    if refusal:
+        raise NotEnoughPairs(refusal)
     if not force and counts["new"] < settings.train_min_new_pairs:
         raise NotEnoughPairs(
             f"only {counts['new']} new pair(s) since the last run; "
@@ -183,7 +210,7 @@ def run_in_process(
     without it the lock is taken here (:class:`RunInProgress` if another run holds it).
     """
     from prefloop.models import model_label, resolve_model
-    from prefloop.trainer.gate import evaluate, thresholds_from_settings
+    from prefloop.trainer.gate import evaluate, heldout_floor, thresholds_from_settings
 
     fd = lock_fd if lock_fd is not None else try_lock(settings)
     if fd is None:
@@ -235,6 +262,14 @@ def run_in_process(
         )
         if not train:
             raise NotEnoughPairs("no training pairs")
+        refusal = heldout_shortfall(settings, len(train), len(heldout))
+        if refusal:
+            raise NotEnoughPairs(refusal)
+        floor = heldout_floor(
+            len(train) + len(heldout),
+            settings.train_gate_min_heldout,
+            settings.train_gate_heldout_share,
+        )
         staged = registry.staging_dir(settings)
         device = resolve_device(cfg.device)
         result = _train_with_progress(
@@ -249,7 +284,12 @@ def run_in_process(
             result.step_seconds,
             result.final_loss,
         )
-        runlog.info("evaluation gate: %d held-out pairs, probes %s", len(heldout), cfg.probes)
+        runlog.info(
+            "evaluation gate: %d held-out pairs (floor %d), probes %s",
+            len(heldout),
+            floor,
+            cfg.probes,
+        )
         gate = evaluate(
             settings,
             model_path,
@@ -261,6 +301,8 @@ def run_in_process(
             probe_max_tokens=cfg.probe_max_tokens,
             device=device,
             thresholds=thresholds_from_settings(settings),
+            floor=floor,
+            seed=cfg.seed,
         )
         stored_runs.update_run(db, run_id, gate=gate.stored())
         prefs = gate.preferences
@@ -274,6 +316,17 @@ def run_in_process(
             gate.probes.candidate.syntax_valid_rate,
             gate.probes.current.syntax_valid_rate,
         )
+        for finding in gate.findings:
+            runlog.info(
+                "gate %s %s: %.4g (required %.4g, short by %.4g); %s%s",
+                "pass" if finding.passed else "FAIL",
+                finding.figure,
+                finding.value,
+                finding.required,
+                finding.shortfall,
+                finding.noise,
+                f"; {finding.detail}" if finding.detail else "",
+            )
         version_metrics = {
             "final_loss": result.final_loss,
             "steps": result.steps,

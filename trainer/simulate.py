@@ -72,6 +72,14 @@ TRAINING_TASKS: tuple[Task, ...] = (
     _task("strip_comments", "str", "source:str"),
     _task("longest", "str", "words:list[str]"),
     _task("clamp", "int", "value:int", "low:int", "high:int"),
+    _task("minutes_to_hours", "float", "minutes:float"),
+    _task("count_vowels", "int", "word:str"),
+    _task("is_leap_year", "bool", "year:int"),
+    _task("shout", "str", "message:str"),
+    _task("triangle_area", "float", "base:float", "height:float"),
+    _task("digit_sum", "int", "n:int"),
+    _task("starts_with_capital", "bool", "name:str"),
+    _task("title_case", "str", "phrase:str"),
 )
 
 HELDOUT_TASKS: tuple[Task, ...] = (

@@ -16,19 +16,24 @@ from prefloop.protocol import (
 )
 from prefloop.trainer.gate import (
     compare_preferences,
-    compare_probes,
     completion_logprob,
     decide,
+    preference_summary,
+)
+from prefloop.trainer.probing import (
+    compare_probes,
     is_degenerate,
     load_probes,
-    preference_summary,
+    probe_quality,
     python_valid,
 )
 
 
 def test_accuracy_is_share_of_positive_deltas_and_margin_their_mean() -> None:
     summary = preference_summary([2.0, -1.0, 0.5, 0.0])
-    assert summary == PreferenceFigures(pairs=4, accuracy=0.5, margin=0.375)
+    assert (summary.pairs, summary.accuracy, summary.margin) == (4, 0.5, 0.375)
+    assert summary.accuracy_interval is not None
+    assert summary.accuracy_interval.estimate == 0.5  # Wilson, 2 of 4
     assert preference_summary([]) == PreferenceFigures(pairs=0, accuracy=0.0, margin=0.0)
 
 
@@ -121,6 +126,7 @@ def test_gate_result_is_stored_with_its_keys() -> None:
         seconds=1.5,
     )
     stored = result.stored()
+    # The keys older runs stored come first and keep their meaning; new ones follow.
     assert list(stored) == [
         "passed",
         "reasons",
@@ -131,10 +137,28 @@ def test_gate_result_is_stored_with_its_keys() -> None:
         "current",
         "seconds",
     ]
-    assert stored["preferences"]["candidate"] == {"pairs": 2, "accuracy": 1.0, "margin": 1.5}
-    assert list(stored["probes"]) == ["passed", "reasons", "candidate", "current", "samples"]
+    candidate = stored["preferences"]["candidate"]
+    assert {k: candidate[k] for k in ("pairs", "accuracy", "margin")} == {
+        "pairs": 2,
+        "accuracy": 1.0,
+        "margin": 1.5,
+    }
+    assert set(candidate["accuracy_interval"]) == {"estimate", "low", "high", "confidence"}
+    assert list(stored["preferences"])[:6] == [
+        "passed",
+        "reasons",
+        "candidate",
+        "current",
+        "margin_gain",
+        "accuracy_gain",
+    ]
+    assert {"floor", "margin_gain_interval", "accuracy_gain_interval", "findings"} <= set(
+        stored["preferences"]
+    )
+    assert list(stored["probes"])[:5] == ["passed", "reasons", "candidate", "current", "samples"]
     assert stored["probes"]["samples"]["current"] == [{"id": "a", "completion": "x + 1"}]
-    assert stored["thresholds"] == {
+    thresholds = stored["thresholds"]
+    assert {k: thresholds[k] for k in list(thresholds)[:6]} == {
         "min_accuracy_gain": 0.0,
         "min_margin_gain": 0.0,
         "min_heldout": 1,
@@ -144,6 +168,41 @@ def test_gate_result_is_stored_with_its_keys() -> None:
     }
     assert GateResult.model_validate(stored) == result
     assert "samples" not in verdict.probes.model_dump(exclude_none=True)
+
+
+def test_a_gate_stored_by_an_older_version_still_reads() -> None:
+    old = {
+        "passed": False,
+        "reasons": ["held-out margin -1.0 does not exceed 0.0 (current 0.0)"],
+        "preferences": {
+            "passed": False,
+            "reasons": ["held-out margin -1.0 does not exceed 0.0 (current 0.0)"],
+            "candidate": {"pairs": 2, "accuracy": 0.5, "margin": -1.0},
+            "current": {"pairs": 2, "accuracy": 0.5, "margin": 0.0},
+            "margin_gain": -1.0,
+            "accuracy_gain": 0.0,
+        },
+        "probes": {
+            "passed": True,
+            "reasons": [],
+            "candidate": {"probes": 8, "syntax_valid_rate": 1.0, "degenerate": 0, "seconds": 1.0},
+            "current": {"probes": 8, "syntax_valid_rate": 1.0, "degenerate": 0, "seconds": 1.0},
+        },
+        "probe_set": "probes-v1",
+        "thresholds": {
+            "min_accuracy_gain": 0.0,
+            "min_margin_gain": 0.0,
+            "min_heldout": 1,
+            "max_syntax_drop": 0.0,
+            "max_degenerate_increase": 0,
+            "latency_factor": 2.0,
+        },
+        "current": "base",
+        "seconds": 3.0,
+    }
+    result = GateResult.model_validate(old)
+    assert result.behaviour is None and result.findings == []
+    assert result.preferences.margin_gain_interval is None
 
 
 def test_a_drop_of_one_in_five_probes_is_exactly_at_a_fifth() -> None:
@@ -167,6 +226,39 @@ def test_shipped_probe_set_is_well_formed() -> None:
     assert "python" in languages and len(languages) >= 3
     with pytest.raises(ValueError, match="unknown probe set"):
         load_probes("probes-v0")
+
+
+def test_probe_set_v2_is_large_and_carries_its_noise() -> None:
+    probes = load_probes("probes-v2")
+    assert probes["version"] == "probes-v2"
+    assert len(probes["probes"]) >= 36
+    assert len({p["id"] for p in probes["probes"]}) == len(probes["probes"])
+    languages = {p["language"] for p in probes["probes"]}
+    assert {"python", "javascript", "typescript", "go", "rust", "java", "c", "cpp"} <= languages
+    noise = probes["noise"]
+    assert noise["probes"] == len(probes["probes"])
+    assert noise["syntax_flips"] >= 0 and noise["degenerate_flips"] >= 0
+    assert "bench/probe_noise.py" in noise["how"]
+
+
+def test_every_parsed_probe_parses_with_a_fitting_completion() -> None:
+    """The probe contexts are sound: a plain completion written for each parses, so a
+    syntax-invalid verdict is the model's, not the probe's."""
+    fitting = {
+        "py-return": "max(low, min(value, high))",
+        "js-function": "total += v;",
+        "ts-function": "return Math.max(...values);",
+        "go-error": "return",
+        "rs-fn": "a + b",
+        "java-method": "return x * x;",
+        "c-max": "return a > b ? a : b;",
+        "cpp-vector": "total += v;",
+    }
+    by_id = {p["id"]: p for p in load_probes("probes-v2")["probes"]}
+    for probe_id, completion in fitting.items():
+        quality = probe_quality(by_id[probe_id], completion)
+        assert quality["syntax_valid"] is True, probe_id
+        assert probe_quality(by_id[probe_id], "(((")["syntax_valid"] is False, probe_id
 
 
 def test_completion_logprob_sums_token_logprobs(tiny_model_dir: Path) -> None:

@@ -288,7 +288,7 @@ def test_incremental_builds_read_only_new_evidence(tmp_path: Path, db: Path, fee
 def test_held_out_split_is_newest_stable_and_never_leaks(
     tmp_path: Path, db: Path, feed: Feed
 ) -> None:
-    s = settings(tmp_path, pairs_heldout_fraction=0.25)
+    s = settings(tmp_path, pairs_heldout_fraction=0.25, pairs_heldout_min=0)
     sids = []
     for i in range(12):
         sid = feed.suggestion(["a - b"], prompt=f"# prompt {i % 10}\n")
@@ -337,7 +337,7 @@ def test_export_loads_as_a_trl_preference_dataset(tmp_path: Path, db: Path, feed
         feed.events(*rewrite(sid, f"a + b + {i}"))
     sid = feed.suggestion(["a + b", "b - a"], prompt="# judged\n")
     feed.judged(sid, {0: 1, 1: 5})
-    build_pairs(db, settings(tmp_path, pairs_heldout_fraction=0.2))
+    build_pairs(db, settings(tmp_path, pairs_heldout_fraction=0.2, pairs_heldout_min=0))
     out = tmp_path / "out" / "pairs.jsonl"
     assert export_pairs(db, out) == 11
     data = load_dataset("json", data_files=str(out), split="train")

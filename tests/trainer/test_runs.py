@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -17,6 +18,8 @@ from prefloop import registry
 from prefloop.server.schedule import TrainingSchedule, parse_schedule
 from prefloop.store import migrate, utcnow
 from prefloop.train_config import load_config
+from prefloop.trainer.cli_train import _gate_cell
+from prefloop.trainer.probing import load_probes
 from prefloop.trainer.run import queue_run, run_in_process
 from prefloop.training import (
     NotEnoughPairs,
@@ -29,7 +32,7 @@ from prefloop.training import (
     start_run,
     wait_run,
 )
-from tests.trainer.training_data import FAST, LONG, add_pairs, fast_settings
+from tests.trainer.training_data import FAST, LONG, TINY_MODEL_GATE, add_pairs, fast_settings
 from tests.waiting import wait_until
 
 TIMEOUT = 300
@@ -78,7 +81,7 @@ def test_run_trains_gates_registers_and_promotes(tiny_model_dir: Path, tmp_path:
     gate = run["gate"]
     assert gate["passed"] and gate["current"] == "base"
     assert gate["preferences"]["candidate"]["pairs"] == 4
-    assert gate["probes"]["candidate"]["probes"] == 8
+    assert gate["probes"]["candidate"]["probes"] == len(load_probes(gate["probe_set"])["probes"])
     version = registry.current(settings)
     assert version is not None and version.id == run["candidate_version"] == "v1"
     assert version.run_id == run_id and version.parent == "base"
@@ -130,6 +133,63 @@ def test_not_enough_pairs_is_refused_and_records_nothing(
     assert list(settings.runs_dir.glob("*.log")) == []
     assert pair_counts(settings) == {"train": 3, "heldout": 1, "new": 4}
     assert not lock_held(settings)
+
+
+def test_candidate_trained_the_wrong_way_is_refused_with_its_figures(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """A planted candidate that is no better: its training pairs prefer what the held-out
+    pairs reject. The gate refuses it, says which figure missed by how much against what
+    interval, and promotes nothing."""
+    settings = fast_settings(tmp_path / "home", tiny_model_dir, train_gate_behaviour_contexts=3)
+    add_pairs(settings.db_path, train=12, heldout=4, swapped=True)
+    run = wait_run(
+        settings, start_run(settings, config=load_config(env={}, overrides=FAST)), TIMEOUT
+    )
+    assert run["status"] == "rejected", (run["error"], run["gate"])
+    gate = run["gate"]
+    prefs = gate["preferences"]
+    assert prefs["margin_gain"] < 0
+    assert prefs["margin_gain_interval"]["high"] < 0  # worse on every resample
+    failed = {f["figure"]: f for f in prefs["findings"] if not f["passed"]}
+    assert failed["heldout_margin_gain"]["shortfall"] > 0
+    assert "paired bootstrap over 4 pairs" in failed["heldout_margin_gain"]["noise"]
+    assert any(r.startswith("held-out margin gain -") for r in gate["reasons"])
+    # The behavioural check ran on the held-out contexts (suggestions are not stored).
+    assert gate["behaviour"]["candidate"]["contexts"] == 3
+    assert "completion" not in json.dumps(gate["behaviour"])
+    assert registry.current(settings) is None
+    assert _gate_cell(gate).startswith("fail: heldout_margin_gain short ")
+    log = (settings.runs_dir / f"{run['id']}.log").read_text()
+    assert "gate FAIL heldout_margin_gain" in log and "gate failed" in log
+
+
+def test_fewer_heldout_pairs_than_the_floor_are_refused(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    settings = fast_settings(tmp_path / "home", tiny_model_dir, train_gate_min_heldout=4)
+    add_pairs(settings.db_path, train=12, heldout=3)
+    with pytest.raises(
+        NotEnoughPairs, match=r"only 3 held-out pair\(s\) for 15 pairs.*no fewer than 4"
+    ):
+        start_run(settings, config=load_config(env={}, overrides=FAST), force=True)
+    # The floor grows with the data: a quarter of 16 pairs is 4.
+    growing = fast_settings(tmp_path / "home", tiny_model_dir, train_gate_heldout_share=0.25)
+    add_pairs(settings.db_path, train=1, heldout=0)
+    with pytest.raises(NotEnoughPairs, match="no fewer than 4"):
+        start_run(growing, config=load_config(env={}, overrides=FAST), force=True)
+    assert list_runs(settings) == []
+    assert registry.list_versions(settings) == []
+    # Enough held out: five of 18 pairs reach ceil(0.25 * 18) = 5, and the gate decides.
+    add_pairs(settings.db_path, train=0, heldout=2)
+    run = wait_run(
+        growing,
+        start_run(growing, config=load_config(env={}, overrides=FAST), force=True),
+        TIMEOUT,
+    )
+    assert run["data"]["heldout"] == 5
+    assert run["gate"]["preferences"]["floor"] == 5
+    assert run["status"] == "succeeded", run["gate"]["reasons"]
 
 
 def test_killed_run_leaves_registry_untouched(tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -282,10 +342,8 @@ def test_cli_retrain_waits_and_exits_by_outcome(tiny_model_dir: Path, tmp_path: 
         "PREFLOOP_HOME": str(home),
         "PREFLOOP_MODEL": str(tiny_model_dir),
         "PREFLOOP_TRAIN_MIN_NEW_PAIRS": "100",
+        **{f"PREFLOOP_{k.upper()}": str(v) for k, v in TINY_MODEL_GATE.items()},
         "PREFLOOP_TRAIN_GATE_MIN_MARGIN_GAIN": "1e9",
-        "PREFLOOP_TRAIN_GATE_LATENCY_FACTOR": "100",
-        "PREFLOOP_TRAIN_GATE_MAX_DEGENERATE_INCREASE": "100",
-        "PREFLOOP_TRAIN_GATE_MAX_SYNTAX_DROP": "1",
     }
 
     def retrain(*args: str) -> subprocess.CompletedProcess[str]:

@@ -14,7 +14,7 @@ import pytest
 from prefloop import registry
 from prefloop.settings import Settings
 from tests.conftest import ServerProcess, start_server
-from tests.trainer.training_data import FAST, LENIENT_PROBES, LONG, add_pairs
+from tests.trainer.training_data import FAST, LONG, TINY_MODEL_GATE, add_pairs
 from tests.waiting import wait_until
 
 TOKEN = "test-admin-token-123"
@@ -30,7 +30,7 @@ def server(
         "PREFLOOP_TRAIN_MIN_NEW_PAIRS": "1",
         # A gate no candidate can pass: the run must be rejected and nothing served changes.
         "PREFLOOP_TRAIN_GATE_MIN_MARGIN_GAIN": "1e9",
-        **{f"PREFLOOP_{k.upper()}": str(v) for k, v in LENIENT_PROBES.items()},
+        **{f"PREFLOOP_{k.upper()}": str(v) for k, v in TINY_MODEL_GATE.items()},
     }
     srv = start_server(tmp_path_factory.mktemp("home"), tiny_model_dir, extra_env=env)
     yield srv
@@ -129,7 +129,7 @@ def test_passing_candidate_is_promoted_and_served(tmp_path: Path, tiny_model_dir
         "PREFLOOP_ADMIN_TOKEN": TOKEN,
         "PREFLOOP_TRAIN_MIN_NEW_PAIRS": "1",
         "PREFLOOP_SWAP_POLL_SECONDS": "0.5",
-        **{f"PREFLOOP_{k.upper()}": str(v) for k, v in LENIENT_PROBES.items()},
+        **{f"PREFLOOP_{k.upper()}": str(v) for k, v in TINY_MODEL_GATE.items()},
     }
     home = tmp_path / "home"
     srv = start_server(home, tiny_model_dir, extra_env=env)

@@ -22,12 +22,16 @@ FAST = {
 # Many slow-ish steps: long enough to kill or to collide with.
 LONG = {**FAST, "max_steps": 20000, "learning_rate": 1e-5}
 
-# The gate's probe checks are measured in their own tests; random-weight models write
-# noise, so runs on the tiny model judge candidates on the held-out preferences.
-LENIENT_PROBES = {
+# The gate's probe and behavioural checks and its held-out floor are measured in their own
+# tests; random-weight models write noise, so runs on the tiny model judge candidates on
+# the held-out preferences of the few pairs each test writes.
+TINY_MODEL_GATE = {
     "train_gate_max_syntax_drop": 1.0,
     "train_gate_max_degenerate_increase": 100,
     "train_gate_latency_factor": 100.0,
+    "train_gate_min_heldout": 1,
+    "train_gate_heldout_share": 0.0,
+    "train_gate_behaviour_contexts": 0,
 }
 
 
@@ -37,7 +41,7 @@ def fast_settings(home: Path, model: Path, **extra: object) -> Settings:
         "model": str(model),
         "train_min_new_pairs": 1,
         "swap_poll_seconds": 0,
-        **LENIENT_PROBES,
+        **TINY_MODEL_GATE,
         **extra,
     }
     return Settings(**values)  # type: ignore[arg-type]
@@ -60,10 +64,14 @@ def pair(i: int, split: str) -> dict[str, object]:
     }
 
 
-def add_pairs(db: Path, train: int, heldout: int) -> list[str]:
-    """Insert ``train`` + ``heldout`` pairs; returns their ids."""
+def add_pairs(db: Path, train: int, heldout: int, *, swapped: bool = False) -> list[str]:
+    """Insert ``train`` + ``heldout`` pairs; returns their ids. ``swapped``: the training
+    pairs prefer what the held-out ones reject (a candidate trained on them is worse)."""
     migrate(db)
     rows = [pair(i, "train") for i in range(train)]
+    if swapped:
+        for row in rows:
+            row["chosen"], row["rejected"] = row["rejected"], row["chosen"]
     rows += [pair(1000 + i, "heldout") for i in range(heldout)]
     with closing(sqlite3.connect(db)) as conn, conn:
         conn.executemany(

@@ -122,6 +122,7 @@ def run_build(
                 store.split_totals(conn),
                 settings.pairs_heldout_fraction,
                 utcnow(),
+                minimum=settings.pairs_heldout_min,
             )
 
         # Write phase: one short transaction.

@@ -2,8 +2,10 @@
 
 A group's split is decided the first time it yields a pair and never changes. Each build
 holds out the newest of the groups it adds (by their newest suggestion), as many as keep
-the held-out share of all groups at ``fraction``, and only groups newer than every train
-group, so that held-out pairs are never older than the training data.
+the held-out groups at ``fraction`` of all groups or at ``minimum`` groups, whichever is
+larger (the minimum never takes more than half of the groups), and only groups newer than
+every train group, so that held-out pairs are never older than the training data. The
+minimum lets a small data set hold out enough pairs for the gate to judge on.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ def assign_splits(
     totals: SplitTotals,
     fraction: float,
     now: str,
+    minimum: int = 0,
 ) -> tuple[dict[str, str], list[GroupSplit]]:
     """The split of every group of ``newest`` (``known`` ones keep theirs) and the newly
     assigned groups, given the groups assigned so far (``totals``)."""
@@ -35,7 +38,9 @@ def assign_splits(
     fresh = [g for g in newest if g not in known]
     if not fresh:
         return splits, []
-    want = max(0, round(fraction * (totals.groups + len(fresh))) - totals.heldout)
+    groups = totals.groups + len(fresh)
+    target = max(round(fraction * groups), min(minimum, groups // 2))
+    want = max(0, target - totals.heldout)
     boundary = totals.train_boundary
     eligible = sorted(
         (g for g in fresh if boundary is None or newest[g] > boundary),

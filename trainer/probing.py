@@ -1,0 +1,297 @@
+"""The gate's probe half: a fixed, versioned probe set completed by both models.
+
+A probe set (``trainer/probes/*.json``) holds short contexts in several languages and the
+noise measured on the base model (``bench/probe_noise.py``): how many probes flipped
+between two runs that should be equivalent. Each completion is judged ``degenerate``
+(empty or repetitive) and, where the language is parsed, ``syntax_valid`` (Python with
+``ast``, the others with tree-sitter). :func:`compare_probes` counts, in probes, how many
+the candidate lost or spoilt against the current version and compares that with a
+tolerance derived from the noise (:func:`probe_tolerance`).
+
+Everything but :func:`run_probes` (which runs a model; torch imported lazily) is pure.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import time
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from prefloop.checks.treesitter import GrammarMissing, parser_for, syntax_problems
+from prefloop.protocol import GateFinding, GateThresholds, ProbeTolerance, ProbeTotals, ProbeVerdict
+from prefloop.settings import Settings
+
+
+def is_degenerate(text: str) -> bool:
+    """Empty, or repetitive: a line three times or more, or few distinct words."""
+    if not text.strip():
+        return True
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if any(lines.count(line) >= 3 for line in set(lines)):
+        return True
+    words = text.split()
+    return len(words) >= 8 and len(set(words)) / len(words) < 0.3
+
+
+def _middles(completion: str, cut: bool) -> list[str]:
+    """The completion, then (when the token budget cut it) all but its unfinished last
+    line, then its first line alone, as the service would show it."""
+    first_line = completion.split("\n", 1)[0]
+    middles = [completion, first_line]
+    if cut and "\n" in completion:
+        middles.insert(1, completion[: completion.rindex("\n") + 1])
+    return middles
+
+
+def python_valid(prefix: str, completion: str, suffix: str, *, cut: bool = False) -> bool:
+    """Whether the code parses with the completion in place (or with just its first line,
+    as a single-line suggestion would show it). ``cut``: the token budget ended the
+    completion, so its unfinished last line is left out, as the service trims it."""
+    for middle in _middles(completion, cut):
+        try:
+            ast.parse(prefix + middle + suffix)
+        except (SyntaxError, ValueError):
+            continue
+        return True
+    return False
+
+
+def tree_valid(
+    language: str, prefix: str, completion: str, suffix: str, *, cut: bool = False
+) -> bool | None:
+    """Like :func:`python_valid` for a language tree-sitter parses (no errors in the
+    tree); None when no grammar for ``language`` is installed."""
+    try:
+        parser_for(language)
+    except GrammarMissing:
+        return None
+    return any(
+        not syntax_problems(language, prefix + m + suffix) for m in _middles(completion, cut)
+    )
+
+
+def probe_quality(probe: dict[str, Any], completion: str, *, cut: bool = False) -> dict[str, Any]:
+    """A probe completion's verdicts: ``degenerate``, and ``syntax_valid`` when the
+    probe's language is parsed (Python with ``ast``, others with tree-sitter)."""
+    quality: dict[str, Any] = {"id": probe["id"], "degenerate": is_degenerate(completion)}
+    language = probe.get("language")
+    if language == "python":
+        quality["syntax_valid"] = python_valid(
+            probe["prefix"], completion, probe["suffix"], cut=cut
+        )
+    elif isinstance(language, str):
+        valid = tree_valid(language, probe["prefix"], completion, probe["suffix"], cut=cut)
+        if valid is not None:
+            quality["syntax_valid"] = valid
+    return quality
+
+
+def _probe_totals(results: Sequence[dict[str, Any]]) -> ProbeTotals:
+    checked = [r for r in results if "syntax_valid" in r]
+    valid = sum(1 for r in checked if r["syntax_valid"])
+    return ProbeTotals(
+        probes=len(results),
+        syntax_valid_rate=valid / len(checked) if checked else 1.0,
+        degenerate=sum(1 for r in results if r["degenerate"]),
+        seconds=sum(float(r.get("seconds", 0.0)) for r in results),
+        syntax_checked=len(checked),
+        syntax_valid=valid,
+    )
+
+
+def probe_tolerance(probes: int, flips: float, measured_probes: int, z: float) -> int:
+    """How many probes may change for the worse before it counts: ``z`` standard
+    deviations of the noise, in probes.
+
+    ``flips`` of ``measured_probes`` probes changed between two runs of the base model that
+    should be equivalent; scaled to ``probes``, that many flips are expected (at least one:
+    a single flip is always possible), and a net change of independent ±1 flips has that
+    variance. ``z`` of 0 tolerates nothing.
+    """
+    if z <= 0 or probes <= 0:
+        return 0
+    expected = flips * probes / measured_probes if measured_probes > 0 else 0.0
+    return math.ceil(round(z * math.sqrt(max(1.0, expected)), 9))
+
+
+def compare_probes(
+    candidate: Sequence[dict[str, Any]],
+    current: Sequence[dict[str, Any]],
+    thresholds: GateThresholds,
+    noise: dict[str, Any] | None = None,
+) -> ProbeVerdict:
+    """The probe half of the gate on per-probe results (``probe_quality`` + ``seconds``).
+
+    Counted in probes: the candidate's syntax-valid probes may fall short of the current's
+    by at most the noise tolerance (:func:`probe_tolerance` on the probe set's measured
+    ``noise``) or ``max_syntax_drop`` of the parsed probes, whichever is larger; its
+    degenerate completions may exceed the current's by the noise tolerance or
+    ``max_degenerate_increase``, whichever is larger.
+    """
+    cand = _probe_totals(candidate)
+    cur = _probe_totals(current)
+    noise = noise or {}
+    measured = int(noise.get("probes", 0))
+    z = thresholds.probe_noise_z
+    checked = cur.syntax_checked or 0
+    syntax_noise = probe_tolerance(checked, float(noise.get("syntax_flips", 0)), measured, z)
+    degenerate_noise = probe_tolerance(
+        cur.probes, float(noise.get("degenerate_flips", 0)), measured, z
+    )
+    allowed_drop = max(syntax_noise, math.floor(round(thresholds.max_syntax_drop * checked, 9)))
+    allowed_rise = max(degenerate_noise, thresholds.max_degenerate_increase)
+    how = str(noise.get("how", "no measured noise in the probe set"))
+    tolerance = ProbeTolerance(syntax_drop=allowed_drop, degenerate_rise=allowed_rise, measured=how)
+    noise_text = (
+        f"noise {noise.get('syntax_flips', 0)} syntax and {noise.get('degenerate_flips', 0)} "
+        f"degenerate flip(s) in {measured} probes between equivalent base-model runs, "
+        f"z {z:g}"
+    )
+    reasons: list[str] = []
+    findings: list[GateFinding] = []
+    drop = (cur.syntax_valid or 0) - (cand.syntax_valid or 0)
+    syntax_ok = drop <= allowed_drop
+    findings.append(
+        GateFinding(
+            figure="probe_syntax_valid_drop",
+            passed=syntax_ok,
+            value=drop,
+            required=allowed_drop,
+            shortfall=0.0 if syntax_ok else drop - allowed_drop,
+            noise=noise_text,
+            detail=(
+                f"{cand.syntax_valid} of {cand.syntax_checked} parse (current {cur.syntax_valid})"
+            ),
+        )
+    )
+    if not syntax_ok:
+        reasons.append(
+            f"probe syntax-valid completions fell by {drop} ({cand.syntax_valid} of "
+            f"{cand.syntax_checked}, current {cur.syntax_valid}); {allowed_drop} allowed "
+            f"({noise_text}), {drop - allowed_drop} over"
+        )
+    rise = cand.degenerate - cur.degenerate
+    degenerate_ok = rise <= allowed_rise
+    findings.append(
+        GateFinding(
+            figure="probe_degenerate_rise",
+            passed=degenerate_ok,
+            value=rise,
+            required=allowed_rise,
+            shortfall=0.0 if degenerate_ok else rise - allowed_rise,
+            noise=noise_text,
+            detail=f"{cand.degenerate} of {cand.probes} (current {cur.degenerate})",
+        )
+    )
+    if not degenerate_ok:
+        reasons.append(
+            f"{cand.degenerate} empty or repetitive probe completion(s), current "
+            f"{cur.degenerate}: {rise} more, {allowed_rise} allowed ({noise_text}), "
+            f"{rise - allowed_rise} over"
+        )
+    latency_ok = not (cur.seconds > 0 and cand.seconds > thresholds.latency_factor * cur.seconds)
+    ratio = cand.seconds / cur.seconds if cur.seconds > 0 else 1.0
+    findings.append(
+        GateFinding(
+            figure="probe_latency_ratio",
+            passed=latency_ok,
+            value=ratio,
+            required=thresholds.latency_factor,
+            shortfall=0.0 if latency_ok else ratio - thresholds.latency_factor,
+            noise="probes alternate between the two models, so load affects both alike",
+        )
+    )
+    if not latency_ok:
+        reasons.append(
+            f"probe latency {cand.seconds:.2f}s is over {thresholds.latency_factor}x "
+            f"the current {cur.seconds:.2f}s ({ratio:.2f}x)"
+        )
+    return ProbeVerdict(
+        passed=not reasons,
+        reasons=reasons,
+        candidate=cand,
+        current=cur,
+        tolerance=tolerance,
+        findings=findings,
+    )
+
+
+def load_probes(name: str) -> dict[str, Any]:
+    """A probe set: a name shipped in ``trainer/probes`` or a path to a JSON file."""
+    path = Path(name)
+    if path.suffix == ".json" and path.is_file():
+        text = path.read_text(encoding="utf-8")
+    else:
+        resource = resources.files("prefloop.trainer") / "probes" / f"{name}.json"
+        if not resource.is_file():
+            raise ValueError(f"unknown probe set {name!r}")
+        text = resource.read_text(encoding="utf-8")
+    data = json.loads(text)
+    for probe in data["probes"]:
+        missing = {"id", "language", "path", "prefix", "suffix"} - set(probe)
+        if missing:
+            raise ValueError(f"probe {probe.get('id', '?')} lacks {', '.join(sorted(missing))}")
+    return dict(data)
+
+
+def run_probes(
+    model: Any,
+    tokenizer: Any,
+    probes: Sequence[dict[str, Any]],
+    *,
+    settings: Settings,
+    max_tokens: int,
+) -> list[dict[str, Any]]:
+    """Greedy completions of the probes with the engine's prompt format, timed."""
+    import torch
+
+    from prefloop.prompting import build_prompt, resolve_template, special_tokens
+
+    template = resolve_template(settings.fim_template, special_tokens(tokenizer))
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else None
+    out = []
+    for probe in probes:
+        prompt = build_prompt(
+            probe["prefix"],
+            probe["suffix"],
+            template=template,
+            tokenizer=tokenizer,
+            max_prompt_tokens=settings.max_prompt_tokens,
+            language=probe["language"],
+            path=probe["path"],
+        )
+        inputs = tokenizer(prompt.text, return_tensors="pt", add_special_tokens=False).to(
+            model.device
+        )
+        started = time.perf_counter()
+        with torch.inference_mode():
+            output = model.generate(
+                **inputs,
+                max_new_tokens=max_tokens,
+                do_sample=False,
+                temperature=None,
+                top_p=None,
+                top_k=None,
+                pad_token_id=pad_id if pad_id is not None else tokenizer.eos_token_id,
+            )
+        seconds = time.perf_counter() - started
+        ids = [int(t) for t in output[0][inputs["input_ids"].shape[1] :]]
+        budget_spent = len(ids) >= max_tokens
+        if tokenizer.eos_token_id in ids:
+            ids = ids[: ids.index(tokenizer.eos_token_id)]
+            budget_spent = False
+        text = tokenizer.decode(ids, skip_special_tokens=True)
+        cuts = [text.find(s) for s in prompt.stop if s and s in text]
+        if cuts:
+            text = text[: min(cuts)]
+            budget_spent = False
+        result = probe_quality(probe, text, cut=budget_spent)
+        result["seconds"] = seconds
+        result["completion"] = text
+        out.append(result)
+    return out
