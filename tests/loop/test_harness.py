@@ -128,3 +128,45 @@ def test_one_round_end_to_end(tiny_model_dir: Path, tmp_path: Path) -> None:
     assert written.count(BEGIN) == 1 and written.count(END) == 1 and "## Other" in written
     assert "### fstrings" in written and "| 1 |" in written
     assert (tmp_path / "plots" / "fstrings.png").stat().st_size > 0
+
+
+def test_two_developers_share_one_service(tiny_model_dir: Path, tmp_path: Path) -> None:
+    paths = tuple(
+        Context(
+            "pathlib",
+            f"where_{word}",
+            "src/app/where.py",
+            f"def where_{word}({word}: str) -> str:\n    place = {word}",
+            "\n    return place\n",
+            f'_path = Path({word}) / "data"',
+        )
+        for word in ("root", "home", "base")
+    )
+    settings = LoopSettings(
+        rounds=1,
+        max_tokens=6,
+        mode="multi_line",
+        humaneval_problems=0,
+        timing=FAST,
+        run_timeout=600,
+        corpora={
+            "fstrings": TasteCorpus("fstrings", TRAIN[:3], HELDOUT),
+            "pathlib": TasteCorpus("pathlib", paths[:2], paths[2:]),
+        },
+    )
+    home = tmp_path / "home"
+    result = run_service(
+        tiny_model_dir,
+        home,
+        [("dev-a", "fstrings"), ("dev-b", "pathlib")],
+        seed=1,
+        settings=settings,
+    )
+    db = home / "prefloop.db"
+    for dev, worked in zip(result.developers, (3, 2), strict=True):
+        assert len(dev.worked[0]) == worked
+        assert count(db, "SELECT count(*) FROM suggestions WHERE user = ?", (dev.user,)) == worked
+        assert [r["round"] for r in dev.rounds] == [0, 1]
+    assert len(result.runs) == 1 and result.humaneval == []
+    text = section({}, [result], plots_dir=tmp_path, link_base=tmp_path, setup="s")
+    assert "dev-a" in text and "dev-b" in text and "Two developers" in text
