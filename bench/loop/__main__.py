@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench.common import REPO, RESULTS, shared_home
 from bench.loop.developer import Timing
-from bench.loop.report import as_json, section, write_section
+from bench.loop.report import as_json, from_json, section, write_section
 from bench.loop.run import LoopSettings, ServiceResult, run_service
 from bench.loop.tastes import TASTES
 
@@ -46,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--heldout-contexts", type=int, help="at most this many held out")
     parser.add_argument("--typing", type=float, default=0.03, help="seconds per typed character")
     parser.add_argument("--work-dir", help="homes of the services (default: a temp dir)")
+    parser.add_argument(
+        "--from-json",
+        action="append",
+        default=[],
+        help="earlier raw results to report along with this run's (repeatable)",
+    )
     parser.add_argument("--results-md", default=str(REPO / "bench" / "RESULTS.md"))
     parser.add_argument("--plots", default=str(REPO / "bench" / "loop" / "plots"))
     parser.add_argument("--json", default=str(RESULTS / "loop.json"))
@@ -79,16 +85,26 @@ def main(argv: list[str] | None = None) -> int:
     work_dir = Path(args.work_dir or tempfile.mkdtemp(prefix="prefloop-bench-loop-"))
     results_md, plots, json_path = Path(args.results_md), Path(args.plots), Path(args.json)
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    setup = (
-        f"{Path(str(model)).name}, transformers engine on this machine's CPU; default "
-        f"training settings; {args.rounds} round(s); {args.seeds} seed(s) per "
-        f"taste; {args.max_tokens} tokens per suggestion; HumanEval: the {args.humaneval} "
-        f"problems with the shortest prompts. Written {stamp}."
-    )
     single: dict[str, list[ServiceResult]] = {}
     paired: list[ServiceResult] = []
+    for earlier in args.from_json:
+        raw = json.loads(Path(earlier).read_text())
+        for key, rows in raw.items():
+            if key == "pair":
+                paired.extend(from_json(rows))
+            else:
+                single.setdefault(key, []).extend(from_json(rows))
 
     def save() -> None:
+        rounds = max((len(r.runs) for rs in [*single.values(), paired] for r in rs), default=0)
+        setup = (
+            f"{Path(str(model)).name}, transformers engine on this machine's CPU (2 cores, "
+            f"shared); default training settings; {rounds} round(s); "
+            f"{args.max_tokens} tokens per single-line suggestion; HumanEval: the "
+            f"{args.humaneval} problems with the shortest prompts, {args.humaneval_tokens} "
+            f"tokens. Mean ± standard deviation over seeds where there are several. "
+            f"Written {stamp}."
+        )
         text = section(single, paired, plots_dir=plots, link_base=results_md.parent, setup=setup)
         write_section(results_md, text)
         json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -111,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
             developers = [(f"dev-{t}", t) for t in pair]
             paired.append(run_service(model, home, developers, seed=seed, settings=settings))
             save()
+    if args.from_json:
+        save()
     print(f"done in {time.monotonic() - started:.0f} s; {results_md}, {plots}, {json_path}")
     if not args.work_dir:
         shutil.rmtree(work_dir, ignore_errors=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.loop.metrics import mean_and_spread
-from bench.loop.run import ServiceResult
+from bench.loop.run import DeveloperResult, ServiceResult
 
 BEGIN = "<!-- bench.loop: begin -->"
 END = "<!-- bench.loop: end -->"
@@ -116,6 +116,20 @@ def verdict(results: Sequence[ServiceResult], user: str) -> str:
     return "; ".join(checks)
 
 
+def run_lines(results: Sequence[ServiceResult]) -> list[str]:
+    """One markdown bullet per retrain: outcome, data, steps and the gate's reasons."""
+    lines = []
+    for result in results:
+        for round_no, run in enumerate(result.runs, 1):
+            reasons = "; ".join(run.get("gate_reasons") or []) or run.get("error") or ""
+            lines.append(
+                f"- seed {result.seed}, round {round_no}: {run['status']}"
+                f" ({run.get('train_pairs')} train / {run.get('heldout_pairs')} held-out pairs,"
+                f" {run.get('steps')} steps)" + (f": {reasons}" if reasons else "")
+            )
+    return lines
+
+
 def plot(results: Sequence[ServiceResult], user: str, title: str, path: Path) -> None:
     """Acceptance, edit distance, taste share and HumanEval pass@1 per round (mean, with
     the spread over seeds as error bars)."""
@@ -172,6 +186,7 @@ def section(
         plot(results, user, f"{taste} ({len(results)} seed(s))", png)
         lines += [f"### {taste}", "", *taste_table(results, user), ""]
         lines += [f"Against the targets: {verdict(results, user)}.", ""]
+        lines += ["Retrains:", "", *run_lines(results), ""]
         lines += [f"![{taste}]({_relative(png, link_base)})", ""]
     if pair:
         users = [d.user for d in pair[0].developers]
@@ -185,6 +200,7 @@ def section(
         for user, taste in zip(users, tastes, strict=True):
             lines += [f"**{user}** ({taste}):", "", *taste_table(pair, user), ""]
             lines += [f"Against the targets: {verdict(pair, user)}.", ""]
+        lines += ["Retrains:", "", *run_lines(pair), ""]
     lines.append(END)
     return "\n".join(lines) + "\n"
 
@@ -219,4 +235,19 @@ def as_json(results: Sequence[ServiceResult]) -> list[dict[str, Any]]:
             "developers": [d.__dict__ for d in r.developers],
         }
         for r in results
+    ]
+
+
+def from_json(rows: Sequence[dict[str, Any]]) -> list[ServiceResult]:
+    """Results back from :func:`as_json`."""
+    return [
+        ServiceResult(
+            seed=row["seed"],
+            developers=[DeveloperResult(**d) for d in row["developers"]],
+            runs=row["runs"],
+            humaneval=row["humaneval"],
+            syntax_valid=row["syntax_valid"],
+            seconds=row["seconds"],
+        )
+        for row in rows
     ]

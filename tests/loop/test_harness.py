@@ -4,13 +4,14 @@ retrain, figures and the report. It checks the harness, not that the tiny model 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from bench.loop.corpus import TasteCorpus
 from bench.loop.developer import Timing, work_session
-from bench.loop.report import BEGIN, END, section, write_section
+from bench.loop.report import BEGIN, END, as_json, from_json, section, write_section
 from bench.loop.run import LoopSettings, run_service
 from bench.loop.tastes import FSTRINGS, Context, Taste
 from tests.conftest import ServerProcess
@@ -116,7 +117,10 @@ def test_one_round_end_to_end(tiny_model_dir: Path, tmp_path: Path) -> None:
     assert [r["round"] for r in dev.rounds] == [0, 1]
     assert all(r["contexts"] == len(HELDOUT) for r in dev.rounds)
     assert len(result.humaneval) == 2 and len(result.syntax_valid) == 2
-    # The report: a section with the taste's table and its plot.
+    # The raw results read back as they were.
+    [again] = from_json(json.loads(json.dumps(as_json([result]))))
+    assert again.developers[0].rounds == dev.rounds and again.runs == result.runs
+    # The report: a section with the taste's table, its retrains and its plot.
     results_md = tmp_path / "RESULTS.md"
     results_md.write_text("# Benchmark results\n\n## Other\n\ntext\n")
     text = section(
@@ -127,6 +131,7 @@ def test_one_round_end_to_end(tiny_model_dir: Path, tmp_path: Path) -> None:
     written = results_md.read_text()
     assert written.count(BEGIN) == 1 and written.count(END) == 1 and "## Other" in written
     assert "### fstrings" in written and "| 1 |" in written
+    assert f"- seed 0, round 1: {run['status']}" in written
     assert (tmp_path / "plots" / "fstrings.png").stat().st_size > 0
 
 
