@@ -73,6 +73,7 @@ bench: install
 	PREFLOOP_TEST_SHARED_HOME=$(SHARED_HOME) $(BIN)/python -m bench.hot_swap
 	$(BIN)/python -m bench.pair_build
 	PREFLOOP_TEST_SHARED_HOME=$(SHARED_HOME) $(BIN)/python -m bench.learning_loop
+	PREFLOOP_TEST_SHARED_HOME=$(SHARED_HOME) $(BIN)/python -m bench.loop
 	$(MAKE) editor vsix
 	PREFLOOP_TEST_SHARED_HOME=$(SHARED_HOME) $(BIN)/python -m bench.e2e_latency
 

@@ -1,0 +1,221 @@
+"""One benchmark service: a real ``prefloop serve`` on its own home, one or two simulated
+developers working through it in rounds, a retrain with the default training settings
+after each round (``POST /admin/retrain`` with ``force``), and held-out figures on the
+served version before the first round and after every retrain.
+"""
+
+from __future__ import annotations
+
+import operator
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import start_server
+from bench.loop.corpus import TasteCorpus, corpus, training_order
+from bench.loop.developer import Timing, work
+from bench.loop.humaneval import pass_at_1, problems
+from bench.loop.metrics import as_dict, evaluate, summarise
+from bench.loop.tastes import TASTES
+from tests.waiting import wait_until
+
+ADMIN_TOKEN = "bench-loop-admin"
+FINISHED = ("succeeded", "failed", "rejected")
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """How one benchmark run is shaped. Training itself always runs on the service's
+    defaults; ``seed`` only orders the contexts and seeds the run (``PREFLOOP_TRAIN_SEED``)."""
+
+    rounds: int = 3
+    max_tokens: int = 24
+    mode: str = "single_line"
+    humaneval_problems: int = 8
+    humaneval_tokens: int = 64
+    train_contexts: int | None = None
+    heldout_contexts: int | None = None
+    timing: Timing = field(default_factory=Timing)
+    run_timeout: float = 7200.0
+    service_env: dict[str, str] = field(default_factory=dict)
+    corpora: dict[str, TasteCorpus] = field(default_factory=dict)
+
+    def corpus_of(self, taste: str) -> TasteCorpus:
+        """The contexts of ``taste``: the benchmark's own unless replaced in ``corpora``."""
+        return self.corpora.get(taste) or corpus(taste)
+
+
+@dataclass
+class DeveloperResult:
+    """One developer's held-out figures per round, and the scored contexts of each."""
+
+    user: str
+    taste: str
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+    scored: list[list[dict[str, Any]]] = field(default_factory=list)
+    worked: list[list[dict[str, Any]]] = field(default_factory=list)
+
+
+@dataclass
+class ServiceResult:
+    """Everything one service measured: developers, runs, correctness per round."""
+
+    seed: int
+    developers: list[DeveloperResult]
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    humaneval: list[float] = field(default_factory=list)
+    syntax_valid: list[float | None] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _retrain(client: httpx.Client, timeout: float) -> dict[str, Any]:
+    """Start a forced run on the service's default settings and wait until it finished;
+    a refusal comes back as ``{"status": "refused", ...}``."""
+    headers = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    response = client.post("/admin/retrain", json={"force": True}, headers=headers)
+    if response.status_code != 202:
+        return {"status": "refused", "http_status": response.status_code, "error": response.text}
+    run_id = response.json()["run_id"]
+
+    def look() -> dict[str, Any]:
+        body: dict[str, Any] = client.get(f"/admin/runs/{run_id}", headers=headers).json()
+        return body
+
+    return wait_until(
+        look,
+        lambda run: run.get("status") in FINISHED,
+        what=f"training run {run_id} to finish",
+        timeout=timeout,
+        interval=2.0,
+        retry_on=(httpx.HTTPError,),
+    )
+
+
+def _served_version(client: httpx.Client) -> str:
+    return str(client.get("/healthz").json().get("model_version"))
+
+
+def _run_summary(run: dict[str, Any]) -> dict[str, Any]:
+    """The run's figures the report needs: outcome, data, steps, probe syntax-valid rates."""
+    gate = run.get("gate") or {}
+    probes = gate.get("probes") or {}
+    data = run.get("data") or {}
+    available = data.get("pairs_available") or {}
+    metrics = run.get("metrics") or {}
+    return {
+        "id": run.get("id"),
+        "status": run.get("status"),
+        "candidate_version": run.get("candidate_version"),
+        "train_pairs": available.get("train", data.get("train")),
+        "heldout_pairs": available.get("heldout", data.get("heldout")),
+        "steps": metrics.get("steps"),
+        "syntax_valid_current": (probes.get("current") or {}).get("syntax_valid_rate"),
+        "syntax_valid_candidate": (probes.get("candidate") or {}).get("syntax_valid_rate"),
+        "gate_reasons": gate.get("reasons"),
+        "error": run.get("error"),
+    }
+
+
+def run_service(
+    model: str | Path,
+    home: Path,
+    developers: Sequence[tuple[str, str]],
+    *,
+    seed: int,
+    settings: LoopSettings,
+    report: Callable[[str], None] = print,
+) -> ServiceResult:
+    """Run the loop on a fresh service at ``home`` for ``developers`` (user, taste)."""
+    started = time.monotonic()
+    env = {
+        "PREFLOOP_ADMIN_TOKEN": ADMIN_TOKEN,
+        "PREFLOOP_TRAIN_SCHEDULE": "off",
+        "PREFLOOP_SWAP_POLL_SECONDS": "1",
+        "PREFLOOP_TRAIN_SEED": str(seed),
+        **settings.service_env,
+    }
+    subset = problems(settings.humaneval_problems)
+    result = ServiceResult(seed, [DeveloperResult(user, taste) for user, taste in developers])
+    server = start_server(home, model, extra_env=env, timeout=600)
+    try:
+        with httpx.Client(base_url=server.url, timeout=600) as client:
+
+            def measure(round_no: int) -> None:
+                for dev in result.developers:
+                    taste_corpus = settings.corpus_of(dev.taste)
+                    heldout = list(taste_corpus.heldout[: settings.heldout_contexts])
+                    version, scored = evaluate(
+                        client,
+                        TASTES[dev.taste],
+                        heldout,
+                        max_tokens=settings.max_tokens,
+                        user=f"{dev.user}-heldout",
+                        mode=settings.mode,
+                    )
+                    figures = summarise(round_no, version, scored)
+                    dev.rounds.append(as_dict(figures))
+                    dev.scored.append([as_dict(s) for s in scored])
+                    report(
+                        f"  seed {seed} round {round_no} {dev.user} ({dev.taste}) on {version}: "
+                        f"acceptance {figures.acceptance:.0%}, edit distance "
+                        f"{figures.edit_distance:.3f}, taste {figures.taste_share:.0%}"
+                    )
+                if subset:
+                    share, _ = pass_at_1(client, subset, max_tokens=settings.humaneval_tokens)
+                    result.humaneval.append(share)
+                    report(f"  seed {seed} round {round_no} HumanEval pass@1 {share:.0%}")
+
+            measure(0)
+            result.syntax_valid.append(None)
+            for round_no in range(1, settings.rounds + 1):
+                for dev in result.developers:
+                    contexts = training_order(
+                        settings.corpus_of(dev.taste).train, seed * 1000 + round_no
+                    )
+                    worked = work(
+                        server.url,
+                        home / f"lsp-{dev.user}",
+                        TASTES[dev.taste],
+                        contexts[: settings.train_contexts],
+                        user=dev.user,
+                        max_tokens=settings.max_tokens,
+                        timing=settings.timing,
+                        mode=settings.mode,
+                    )
+                    dev.worked.append([w.__dict__ for w in worked])
+                    kinds = [w.reaction for w in worked]
+                    report(
+                        f"  seed {seed} round {round_no} {dev.user} worked {len(worked)} "
+                        f"contexts: "
+                        + ", ".join(f"{k} {kinds.count(k)}" for k in sorted(set(kinds)))
+                    )
+                run = _retrain(client, settings.run_timeout)
+                summary = _run_summary(run)
+                result.runs.append(summary)
+                report(f"  seed {seed} round {round_no} retrain: {summary}")
+                candidate = summary["candidate_version"]
+                if summary["status"] == "succeeded" and candidate:
+                    wait_until(
+                        lambda: _served_version(client),
+                        partial(operator.eq, candidate),
+                        what=f"the service to serve {candidate}",
+                        timeout=300,
+                        interval=0.5,
+                        retry_on=(httpx.HTTPError,),
+                    )
+                if round_no == 1:
+                    result.syntax_valid[0] = summary["syntax_valid_current"]
+                promoted = summary["status"] == "succeeded"
+                result.syntax_valid.append(
+                    summary["syntax_valid_candidate" if promoted else "syntax_valid_current"]
+                )
+                measure(round_no)
+    finally:
+        server.stop()
+    result.seconds = time.monotonic() - started
+    return result
