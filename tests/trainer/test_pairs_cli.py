@@ -159,7 +159,8 @@ def test_feedback_through_the_service_becomes_pairs(embedded_server: ServerProce
     report = build_pairs(server.db_path, Settings(home=server.home))
     assert report.events_seen == 6
     with closing(connect(server.db_path)) as conn:
-        pairs = {p["evidence"]["suggestion"]: p for p in load_pairs(conn, "train")}
+        splits = {split: load_pairs(conn, split) for split in ("train", "heldout")}
+        pairs = {p["evidence"]["suggestion"]: p for p in splits["train"] + splits["heldout"]}
         stored = dict(
             conn.execute(
                 "SELECT id, prompt FROM suggestions WHERE id IN (?, ?)", (edited, dismissed)
@@ -180,6 +181,9 @@ def test_feedback_through_the_service_becomes_pairs(embedded_server: ServerProce
             expected[sid] = (chosen, source)
     assert expected, f"the model suggested nothing usable: {candidates}"
     assert set(pairs) == set(expected)
+    # a prompt group or two: max(round(0.2 × groups), min(8, groups // 2)) held out
+    groups = len({pairs[sid]["prompt"] for sid in expected})
+    assert (report.train, report.heldout) == (len(expected) - groups // 2, groups // 2)
     for sid, (chosen, source) in expected.items():
         pair = pairs[sid]
         # exactly the prompt the engine saw: the service's template, header and truncation
