@@ -323,9 +323,20 @@ class PreferenceFigures(_Wire):
     accuracy_interval: Interval | None = None
 
 
+class UserPreferenceFigures(_Wire):
+    """The candidate and the current version on the held-out pairs of one user (the user
+    of the pair's suggestion; "" when not known)."""
+
+    user: str
+    candidate: PreferenceFigures
+    current: PreferenceFigures
+
+
 class PreferenceVerdict(_Wire):
     """The preference half of the gate: the candidate against the current version, with
-    the paired differences (candidate − current, per pair) and their bootstrap intervals."""
+    the paired differences (candidate − current, per pair) and their bootstrap intervals.
+    ``by_user`` reports the figures on each user's held-out pairs (it decides nothing;
+    absent in older runs)."""
 
     passed: bool
     reasons: list[str]
@@ -337,6 +348,9 @@ class PreferenceVerdict(_Wire):
     margin_gain_interval: Interval | None = None
     accuracy_gain_interval: Interval | None = None
     findings: list[GateFinding] = Field(default_factory=list)
+    by_user: list[UserPreferenceFigures] | None = Field(
+        default=None, description="Per user, by user name; None when the users were not known."
+    )
 
 
 class ProbeTotals(_Wire):

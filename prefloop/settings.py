@@ -380,14 +380,14 @@ class Settings(BaseSettings):
         default=0.2,
         ge=0.0,
         lt=1.0,
-        description="Share of prompt groups, newest first, held out from training.",
+        description="Share of each user's prompt groups, newest first, held out from training.",
     )
     pairs_heldout_min: int = Field(
         default=8,
         ge=0,
         description=(
-            "Hold out at least this many prompt groups (but never more than half of them), "
-            "when the share holds out fewer."
+            "Hold out at least this many prompt groups of each user (but never more than half "
+            "of the user's groups), when the share holds out fewer."
         ),
     )
     pairs_min_chars: int = Field(

@@ -48,6 +48,7 @@ def test_fresh_database_gets_every_table_with_common_columns(tmp_path: Path) -> 
         "m003_pair_builds",
         "m004_registry",
         "m005_training_runs",
+        "m006_pair_split_users",
     ]
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
@@ -71,6 +72,7 @@ def test_migrations_are_idempotent_and_keep_data(tmp_path: Path) -> None:
         "m003_pair_builds",
         "m004_registry",
         "m005_training_runs",
+        "m006_pair_split_users",
     ]
     with Store(db) as store:
         row = store.get_suggestion("s1")

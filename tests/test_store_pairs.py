@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from prefloop.store import connect, migrate
+from prefloop.store import connect, migrate, migrations
 from prefloop.store import pairs as store
 from prefloop.store.critiques import (
     Critique,
@@ -24,6 +24,7 @@ from prefloop.store.critiques import (
     read_critiques,
     score_values,
 )
+from prefloop.store.schema import apply_migrations
 
 # (id, created_at, suggestion_at, split): a and b were made by one build, b's evidence older
 PAIRS = [
@@ -142,3 +143,53 @@ def test_critiques_are_stored_redacted_and_read_back(tmp_path: Path) -> None:
     assert row["findings"] == {"a": 0, "b": 1, "winner": "b", "consistent": True}
     assert row["scores"] is None and secret not in row["rationale"]
     assert PairwiseFindings.parse(json.dumps(row["findings"])) == verdict.findings
+
+
+def test_splits_assigned_before_users_were_recorded_get_their_groups_user(
+    tmp_path: Path,
+) -> None:
+    """m006 on a store whose splits have no user: a group takes the user of its newest pair;
+    one without pairs, the only user of a one-user store, or none (its own bucket)."""
+
+    def unmigrated(path: Path, users: list[str]) -> None:
+        migrate(path)
+        with closing(sqlite3.connect(path)) as conn, conn:
+            conn.execute("ALTER TABLE pair_splits DROP COLUMN user")
+            conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm006_pair_split_users'")
+            conn.executemany(
+                "INSERT INTO pair_splits (group_key, split, suggestion_at, assigned_at) "
+                "VALUES (?, 'train', ?, 'then')",
+                [("g1", "2026-12-01T00:00:02Z"), ("g2", "2026-12-01T00:00:03Z")],
+            )
+            conn.executemany(
+                "INSERT INTO pairs (id, created_at, suggestion_at, group_key, split, prompt, "
+                "chosen, rejected, weight, source, evidence, user, language, model_version) "
+                "VALUES (?, 'then', ?, 'g1', 'train', 'p', 'x', 'y', 1.0, 'judge_ranking', "
+                "'{}', ?, 'python', 'm')",
+                [
+                    ("a", "2026-12-01T00:00:01Z", "bob"),
+                    ("b", "2026-12-01T00:00:02Z", users[0]),
+                ],
+            )
+            conn.executemany(
+                "INSERT INTO suggestions (id, created_at, user, language, model_version) "
+                "VALUES (?, 'then', ?, 'python', 'm')",
+                [(f"s{i}", user) for i, user in enumerate(users)],
+            )
+        assert apply_migrations(path, migrations) == ["m006_pair_split_users"]
+
+    one = tmp_path / "one.db"
+    unmigrated(one, ["ann"])
+    with closing(connect(one)) as conn:
+        totals = store.split_totals_by_user(conn)
+    # g1 from its newest pair (ann's, not bob's older one); g2 from the only user
+    assert totals == {"ann": store.SplitTotals(2, 0, "2026-12-01T00:00:03Z")}
+
+    two = tmp_path / "two.db"
+    unmigrated(two, ["ann", "cy"])
+    with closing(connect(two)) as conn:
+        totals = store.split_totals_by_user(conn)
+    assert totals == {
+        "ann": store.SplitTotals(1, 0, "2026-12-01T00:00:02Z"),
+        "": store.SplitTotals(1, 0, "2026-12-01T00:00:03Z"),
+    }

@@ -10,7 +10,8 @@ the base model), each decided on its noise rather than on a point estimate:
   only when the margin gain's lower bound exceeds ``train_gate_min_margin_gain`` and the
   accuracy gain's lower bound reaches ``train_gate_min_accuracy_gain``. No decision rests
   on fewer held-out pairs than the floor, ``max(train_gate_min_heldout,
-  ceil(train_gate_heldout_share × pairs))``.
+  ceil(train_gate_heldout_share × pairs))``. The same figures per user (the user of each
+  held-out pair's suggestion) are reported beside them; they decide nothing.
 * Probes: a fixed, versioned set of short contexts (``trainer/probes/*.json``) completed
   greedily by both. Counted in probes, the candidate may lose at most the tolerated number
   of syntax-valid completions (Python parsed with ``ast``, other languages with
@@ -28,9 +29,9 @@ The probe half lives in :mod:`prefloop.trainer.probing`, the behavioural one in
 :mod:`prefloop.trainer.behaviour`. Every check yields a
 :class:`~prefloop.protocol.GateFinding`: the figure, its value, what it had to reach, by
 how much it missed and the noise it was judged against. The pure parts here
-(:func:`heldout_floor`, :func:`preference_summary`, :func:`compare_preferences`,
-:func:`decide`) take plain numbers; the verdicts are the typed results of
-:mod:`prefloop.protocol` (``GateResult`` and its parts).
+(:func:`heldout_floor`, :func:`preference_summary`, :func:`preferences_by_user`,
+:func:`compare_preferences`, :func:`decide`) take plain numbers; the verdicts are the typed
+results of :mod:`prefloop.protocol` (``GateResult`` and its parts).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from prefloop.protocol import (
     ProbeSample,
     ProbeSamples,
     ProbeVerdict,
+    UserPreferenceFigures,
 )
 from prefloop.settings import Settings
 from prefloop.trainer.intervals import bootstrap_mean_interval, wilson_interval
@@ -103,6 +105,29 @@ def preference_summary(deltas: Sequence[float], confidence: float = 0.95) -> Pre
     )
 
 
+def preferences_by_user(
+    candidate: Sequence[float],
+    current: Sequence[float],
+    users: Sequence[str],
+    confidence: float = 0.95,
+) -> list[UserPreferenceFigures]:
+    """The candidate's and the current's :func:`preference_summary` on each user's pairs,
+    by user name, from per-pair Δ and the user of each pair."""
+    if not len(candidate) == len(current) == len(users):
+        raise ValueError("candidate, current and users must describe the same pairs")
+    mine: dict[str, list[int]] = {}
+    for i, user in enumerate(users):
+        mine.setdefault(user, []).append(i)
+    return [
+        UserPreferenceFigures(
+            user=user,
+            candidate=preference_summary([candidate[i] for i in mine[user]], confidence),
+            current=preference_summary([current[i] for i in mine[user]], confidence),
+        )
+        for user in sorted(mine)
+    ]
+
+
 def _pct(confidence: float) -> str:
     return f"{confidence:.0%}"
 
@@ -121,6 +146,7 @@ def compare_preferences(
     *,
     floor: int | None = None,
     seed: int = 0,
+    users: Sequence[str] | None = None,
 ) -> PreferenceVerdict:
     """The preference half of the gate on per-pair Δ of the candidate and the current.
 
@@ -129,10 +155,16 @@ def compare_preferences(
     Δ_candidate − Δ_current; accuracy: [Δ_candidate > 0] − [Δ_current > 0]) get seeded
     bootstrap intervals, and the half passes only when the margin gain's lower bound is
     above ``min_margin_gain`` and the accuracy gain's lower bound reaches
-    ``min_accuracy_gain``.
+    ``min_accuracy_gain``. ``users`` (the user of each pair) adds the figures per user
+    (:func:`preferences_by_user`), which decide nothing.
     """
     if len(candidate) != len(current):
         raise ValueError("candidate and current must be measured on the same pairs")
+    by_user = (
+        None
+        if users is None
+        else preferences_by_user(candidate, current, users, thresholds.confidence)
+    )
     confidence = thresholds.confidence
     cand = preference_summary(candidate, confidence)
     cur = preference_summary(current, confidence)
@@ -215,6 +247,7 @@ def compare_preferences(
         margin_gain_interval=margin_interval,
         accuracy_gain_interval=accuracy_interval,
         findings=findings,
+        by_user=by_user,
     )
 
 
@@ -347,6 +380,7 @@ def evaluate(
             cand_probes += run_probes(
                 model, tokenizer, [probe], settings=settings, max_tokens=probe_max_tokens
             )
+    users = [str(p.get("user") or "") for p in heldout]
     behaviour = None
     contexts = list(heldout[: settings.train_gate_behaviour_contexts])
     if contexts:
@@ -360,7 +394,9 @@ def evaluate(
             candidate_texts, current_texts, contexts, thresholds, seed=seed
         )
     verdict = decide(
-        compare_preferences(candidate_deltas, current_deltas, thresholds, floor=floor, seed=seed),
+        compare_preferences(
+            candidate_deltas, current_deltas, thresholds, floor=floor, seed=seed, users=users
+        ),
         compare_probes(cand_probes, cur_probes, thresholds, noise=probes.get("noise")),
         behaviour,
     )

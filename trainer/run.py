@@ -316,6 +316,17 @@ def run_in_process(
             gate.probes.candidate.syntax_valid_rate,
             gate.probes.current.syntax_valid_rate,
         )
+        for mine in prefs.by_user or []:
+            runlog.info(
+                "held-out pairs of user %s: %d, accuracy %.3f (current %.3f), "
+                "margin %.4f (current %.4f)",
+                mine.user or "(unknown)",
+                mine.candidate.pairs,
+                mine.candidate.accuracy,
+                mine.current.accuracy,
+                mine.candidate.margin,
+                mine.current.margin,
+            )
         for finding in gate.findings:
             runlog.info(
                 "gate %s %s: %.4g (required %.4g, short by %.4g); %s%s",

@@ -338,12 +338,14 @@ class SplitTotals:
 
 @dataclass(frozen=True)
 class GroupSplit:
-    """The permanent split of one prompt group."""
+    """The permanent split of one prompt group, and the user it was assigned for ("" for
+    a group assigned before splits were per user whose user is not known)."""
 
     group_key: str
     split: str
     suggestion_at: str
     assigned_at: str
+    user: str = ""
 
 
 def known_splits(conn: sqlite3.Connection, group_keys: Sequence[str]) -> dict[str, str]:
@@ -358,20 +360,24 @@ def known_splits(conn: sqlite3.Connection, group_keys: Sequence[str]) -> dict[st
     return out
 
 
-def split_totals(conn: sqlite3.Connection) -> SplitTotals:
-    """The groups assigned a split so far."""
-    total, held, boundary = conn.execute(
-        "SELECT COUNT(*), COALESCE(SUM(split = 'heldout'), 0), "
-        "MAX(CASE WHEN split = 'train' THEN suggestion_at END) FROM pair_splits"
-    ).fetchone()
-    return SplitTotals(int(total), int(held), boundary)
+def split_totals_by_user(conn: sqlite3.Connection) -> dict[str, SplitTotals]:
+    """The groups assigned a split so far, per user they were assigned for ("" for those
+    whose user is not known)."""
+    return {
+        user: SplitTotals(int(total), int(held), boundary)
+        for user, total, held, boundary in conn.execute(
+            "SELECT COALESCE(user, ''), COUNT(*), COALESCE(SUM(split = 'heldout'), 0), "
+            "MAX(CASE WHEN split = 'train' THEN suggestion_at END) FROM pair_splits "
+            "GROUP BY COALESCE(user, '')"
+        )
+    }
 
 
 def save_splits(conn: sqlite3.Connection, splits: Sequence[GroupSplit]) -> None:
     """Store newly assigned splits; a group keeps the split it has."""
     conn.executemany(
-        "INSERT OR IGNORE INTO pair_splits (group_key, split, suggestion_at, assigned_at) "
-        "VALUES (?, ?, ?, ?)",
+        "INSERT OR IGNORE INTO pair_splits (group_key, split, suggestion_at, assigned_at, user) "
+        "VALUES (?, ?, ?, ?, ?)",
         [astuple(s) for s in splits],
     )
 
@@ -536,14 +542,14 @@ def export_rows(
 
 def load_split(conn: sqlite3.Connection, split: str, limit: int) -> list[dict[str, Any]]:
     """The newest ``limit`` pairs of ``split``, returned in :data:`PAIR_ORDER` (oldest
-    first), as dicts with id, created_at, prompt, chosen, rejected, weight, source."""
+    first), as dicts with id, created_at, prompt, chosen, rejected, weight, source, user."""
     _check_split(split)
     rows = conn.execute(
-        "SELECT id, created_at, prompt, chosen, rejected, weight, source FROM pairs "
+        "SELECT id, created_at, prompt, chosen, rejected, weight, source, user FROM pairs "
         f"WHERE split = ? ORDER BY {_NEWEST_FIRST} LIMIT ?",
         (split, limit),
     ).fetchall()
-    names = ("id", "created_at", "prompt", "chosen", "rejected", "weight", "source")
+    names = ("id", "created_at", "prompt", "chosen", "rejected", "weight", "source", "user")
     return [dict(zip(names, row, strict=True)) for row in reversed(rows)]
 
 

@@ -245,6 +245,24 @@ def m005_training_runs(db: sqlite_utils.Database) -> None:
     runs.create_index(["created_at"])
 
 
+@migrations()
+def m006_pair_split_users(db: sqlite_utils.Database) -> None:
+    """The user a prompt group's split was assigned for (the held-out split is per user).
+
+    Groups assigned before take the user of their newest pair, or the only user of a
+    store with one; the rest keep none and count as one user of their own."""
+    db.table("pair_splits").add_column("user", str)
+    db.execute(
+        "UPDATE pair_splits SET user = (SELECT p.user FROM pairs p "
+        "WHERE p.group_key = pair_splits.group_key "
+        "ORDER BY p.suggestion_at DESC, p.user DESC LIMIT 1)"
+    )
+    db.execute(
+        "UPDATE pair_splits SET user = (SELECT MIN(user) FROM suggestions) "
+        "WHERE user IS NULL AND (SELECT COUNT(DISTINCT user) FROM suggestions) = 1"
+    )
+
+
 _migrated: dict[Path, tuple[int, int]] = {}
 _migrating = threading.Lock()
 

@@ -55,11 +55,12 @@ class Feed:
         language: str = "python",
         path: str = "src/calc.py",
         sid: str | None = None,
+        user: str = "tester",
     ) -> str:
         sid = sid or uuid.uuid4().hex
         row = suggestion_row(
             suggestion_id=sid,
-            user="tester",
+            user=user,
             session_id=None,
             client_request_id=None,
             language=language,

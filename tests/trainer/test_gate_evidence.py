@@ -232,3 +232,28 @@ def test_split_holds_out_a_floor_of_groups_but_never_half() -> None:
     assert sum(1 for s in splits.values() if s == "heldout") == 3  # at most half
     splits, _ = assign_splits(newest, {}, empty, 0.2, "now")
     assert sum(1 for s in splits.values() if s == "heldout") == 5  # no minimum: the share
+
+
+def test_preferences_are_reported_per_user_and_decide_nothing() -> None:
+    # ann's pairs all moved the right way; bob's one pair moved the wrong way.
+    current = [0.0, -1.0, 1.0, 0.5, 2.0]
+    candidate = [1.0, 0.5, 2.0, 0.5, -1.0]
+    users = ["ann", "ann", "ann", "", "bob"]
+    verdict = compare_preferences(candidate, current, GateThresholds(), users=users)
+    assert verdict.by_user is not None
+    figures = {
+        u.user: (u.candidate.pairs, u.candidate.accuracy, u.current.accuracy, u.candidate.margin)
+        for u in verdict.by_user
+    }
+    assert figures == {
+        "": (1, 1.0, 1.0, 0.5),
+        "ann": (3, 1.0, pytest.approx(1 / 3), pytest.approx(3.5 / 3)),  # 3 of 3 against 1
+        "bob": (1, 0.0, 1.0, -1.0),
+    }
+    assert [u.user for u in verdict.by_user] == ["", "ann", "bob"]
+    # The decision is the one taken without the users.
+    without = compare_preferences(candidate, current, GateThresholds())
+    assert without.by_user is None
+    assert verdict.model_copy(update={"by_user": None}) == without
+    with pytest.raises(ValueError, match="same pairs"):
+        compare_preferences(candidate, current, GateThresholds(), users=users[:2])

@@ -55,7 +55,8 @@ def test_build_prints_its_report_and_export_writes_jsonl(home: Path) -> None:
     assert "18 new events" in built.stdout
     assert "added    5 (rewrite_after_dismiss 5)" in built.stdout
     assert "dropped  1 (check_failed 1)" in built.stdout
-    assert "store    train 5, heldout 0" in built.stdout
+    # five prompt groups: max(round(0.2 × 5), min(8, 5 // 2)) = 2 held out, the newest
+    assert "store    train 3, heldout 2" in built.stdout
 
     again = prefloop(home, "pairs", "build", "--format", "json")
     assert again.returncode == 0, again.stderr
@@ -70,17 +71,18 @@ def test_build_prints_its_report_and_export_writes_jsonl(home: Path) -> None:
         home, "pairs", "export", "--split", "train", "--since", "1h", "-o", str(out)
     )
     assert exported.returncode == 0, exported.stderr
-    assert f"wrote 5 pairs to {out}" in exported.stderr
+    assert f"wrote 3 pairs to {out}" in exported.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [r["chosen"] for r in rows] == [f"a + b + {i}" for i in range(5)]
+    assert [r["chosen"] for r in rows] == [f"a + b + {i}" for i in range(3)]
     assert {r["source"] for r in rows} == {"rewrite_after_dismiss"}
 
     stdout = prefloop(home, "pairs", "export")
     assert stdout.returncode == 0
-    assert [json.loads(line)["id"] for line in stdout.stdout.splitlines()] == [
-        r["id"] for r in rows
-    ]
-    assert prefloop(home, "pairs", "export", "--split", "heldout").stdout == ""
+    every = [json.loads(line) for line in stdout.stdout.splitlines()]
+    assert [r["chosen"] for r in every] == [f"a + b + {i}" for i in range(5)]
+    assert [r["id"] for r in every[:3]] == [r["id"] for r in rows]
+    heldout = prefloop(home, "pairs", "export", "--split", "heldout").stdout.splitlines()
+    assert [json.loads(line)["chosen"] for line in heldout] == ["a + b + 3", "a + b + 4"]
 
 
 def test_errors_exit_non_zero_and_change_nothing(home: Path, tmp_path_factory: Any) -> None:
@@ -157,7 +159,8 @@ def test_feedback_through_the_service_becomes_pairs(embedded_server: ServerProce
     report = build_pairs(server.db_path, Settings(home=server.home))
     assert report.events_seen == 6
     with closing(connect(server.db_path)) as conn:
-        pairs = {p["evidence"]["suggestion"]: p for p in load_pairs(conn, "train")}
+        splits = {split: load_pairs(conn, split) for split in ("train", "heldout")}
+        pairs = {p["evidence"]["suggestion"]: p for p in splits["train"] + splits["heldout"]}
         stored = dict(
             conn.execute(
                 "SELECT id, prompt FROM suggestions WHERE id IN (?, ?)", (edited, dismissed)
@@ -178,6 +181,9 @@ def test_feedback_through_the_service_becomes_pairs(embedded_server: ServerProce
             expected[sid] = (chosen, source)
     assert expected, f"the model suggested nothing usable: {candidates}"
     assert set(pairs) == set(expected)
+    # a prompt group or two: max(round(0.2 × groups), min(8, groups // 2)) held out
+    groups = len({pairs[sid]["prompt"] for sid in expected})
+    assert (report.train, report.heldout) == (len(expected) - groups // 2, groups // 2)
     for sid, (chosen, source) in expected.items():
         pair = pairs[sid]
         # exactly the prompt the engine saw: the service's template, header and truncation

@@ -67,7 +67,7 @@ def wait_check(schedule: TrainingSchedule, *, after: str, timeout: float = 30) -
 
 def test_run_trains_gates_registers_and_promotes(tiny_model_dir: Path, tmp_path: Path) -> None:
     settings = fast_settings(tmp_path / "home", tiny_model_dir)
-    ids = add_pairs(settings.db_path, train=12, heldout=4)
+    ids = add_pairs(settings.db_path, train=12, heldout=4, users=("ann", "bob", "ann"))
     run_id = start_run(settings, config=load_config(env={}, overrides=FAST))
     run = wait_run(settings, run_id, TIMEOUT)
     assert run["status"] == "succeeded", (run["error"], run["gate"])
@@ -81,6 +81,11 @@ def test_run_trains_gates_registers_and_promotes(tiny_model_dir: Path, tmp_path:
     gate = run["gate"]
     assert gate["passed"] and gate["current"] == "base"
     assert gate["preferences"]["candidate"]["pairs"] == 4
+    # held-out figures per user beside the overall ones: ann has pairs 0, 2, 3; bob 1
+    by_user = {u["user"]: u for u in gate["preferences"]["by_user"]}
+    assert sorted(by_user) == ["ann", "bob"]
+    assert [by_user[u]["candidate"]["pairs"] for u in ("ann", "bob")] == [3, 1]
+    assert [by_user[u]["current"]["pairs"] for u in ("ann", "bob")] == [3, 1]
     assert gate["probes"]["candidate"]["probes"] == len(load_probes(gate["probe_set"])["probes"])
     version = registry.current(settings)
     assert version is not None and version.id == run["candidate_version"] == "v1"
@@ -89,6 +94,8 @@ def test_run_trains_gates_registers_and_promotes(tiny_model_dir: Path, tmp_path:
     assert not lock_held(settings)
     log = (settings.runs_dir / f"{run_id}.log").read_text()
     assert "step 1/" in log and "promoted v1" in log
+    assert "held-out pairs of user ann: 3, accuracy" in log
+    assert "held-out pairs of user bob: 1, accuracy" in log
     for pair_id in ids:  # pair text stays in the database, not in the log
         assert pair_id not in log
     assert "a + b" not in log

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Sequence
 from contextlib import closing
 from pathlib import Path
 
@@ -47,11 +48,11 @@ def fast_settings(home: Path, model: Path, **extra: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
-def pair(i: int, split: str) -> dict[str, object]:
+def pair(i: int, split: str, user: str = "tester") -> dict[str, object]:
     return {
         "id": f"p-{uuid.uuid4().hex}",
         "created_at": utcnow(),
-        "user": "tester",
+        "user": user,
         "language": "python",
         "model_version": "base",
         "source": "accept_vs_dismiss",
@@ -64,15 +65,23 @@ def pair(i: int, split: str) -> dict[str, object]:
     }
 
 
-def add_pairs(db: Path, train: int, heldout: int, *, swapped: bool = False) -> list[str]:
+def add_pairs(
+    db: Path,
+    train: int,
+    heldout: int,
+    *,
+    swapped: bool = False,
+    users: Sequence[str] = ("tester",),
+) -> list[str]:
     """Insert ``train`` + ``heldout`` pairs; returns their ids. ``swapped``: the training
-    pairs prefer what the held-out ones reject (a candidate trained on them is worse)."""
+    pairs prefer what the held-out ones reject (a candidate trained on them is worse).
+    ``users`` take turns as the pairs' users, in each split from its first pair on."""
     migrate(db)
-    rows = [pair(i, "train") for i in range(train)]
+    rows = [pair(i, "train", users[i % len(users)]) for i in range(train)]
     if swapped:
         for row in rows:
             row["chosen"], row["rejected"] = row["rejected"], row["chosen"]
-    rows += [pair(1000 + i, "heldout") for i in range(heldout)]
+    rows += [pair(1000 + i, "heldout", users[i % len(users)]) for i in range(heldout)]
     with closing(sqlite3.connect(db)) as conn, conn:
         conn.executemany(
             "INSERT INTO pairs (id, created_at, user, language, model_version, source, prompt, "

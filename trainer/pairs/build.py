@@ -24,7 +24,7 @@ from prefloop.trainer.pairs.filtering import (
     without_secrets,
 )
 from prefloop.trainer.pairs.sources import SOURCES, Derived, derive
-from prefloop.trainer.pairs.split import assign_splits, newest_per_group
+from prefloop.trainer.pairs.split import assign_user_splits, group_users, newest_per_group
 
 log = logging.getLogger("prefloop.trainer.pairs")
 
@@ -116,10 +116,15 @@ def run_build(
             kept = [k for k in clean if id(k.pair) in passing]
             existing = store.affected_pairs(conn)
             newest = newest_per_group((k.group_key, k.pair.suggestion.created_at) for k in kept)
-            splits, new_splits = assign_splits(
+            users = group_users(
+                (k.group_key, k.pair.suggestion.created_at, k.pair.suggestion.user or "")
+                for k in kept
+            )
+            splits, new_splits = assign_user_splits(
                 newest,
+                users,
                 store.known_splits(conn, list(newest)),
-                store.split_totals(conn),
+                store.split_totals_by_user(conn),
                 settings.pairs_heldout_fraction,
                 utcnow(),
                 minimum=settings.pairs_heldout_min,
