@@ -20,8 +20,7 @@ RETRAIN_EXIT = "exit status: 0 promoted (or registered), 3 rejected by the gate,
 def cmd_retrain(args: argparse.Namespace) -> int:
     from prefloop.train_config import ConfigError, load_config
     from prefloop.training import (
-        NotEnoughPairs,
-        RunInProgress,
+        RunError,
         run_exit_code,
         start_run,
         wait_run,
@@ -37,7 +36,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         run_id = start_run(
             settings, config=config, reason="cli", force=args.force, attach=args.wait
         )
-    except (NotEnoughPairs, RunInProgress) as exc:
+    except RunError as exc:  # not enough pairs, another run active, the process died
         raise CommandError(str(exc)) from exc
     print(f"training run {run_id} started (log: {settings.runs_dir / (run_id + '.log')})")
     if not args.wait:

@@ -8,6 +8,10 @@ record:
 * :mod:`~prefloop.store.timestamps`: :func:`utcnow` and :func:`parse_since`;
 * :mod:`~prefloop.store.events`: suggestions and feedback events (:class:`Store`);
 * :mod:`~prefloop.store.writer`: the service's single writer;
+* :mod:`~prefloop.store.critiques`: the judge's critiques and their naming convention;
+* :mod:`~prefloop.store.pairs`: preference pairs, their builds and splits, and every
+  reader of the pairs table (one order);
+* :mod:`~prefloop.store.runs`: training runs;
 * :mod:`~prefloop.store.versions`: the model registry's versions and promotions;
 * :mod:`~prefloop.store.spool`: the language server's event spool (its own file).
 
