@@ -22,26 +22,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from prefloop.protocol import BehaviourFigures, BehaviourVerdict, GateFinding, GateThresholds
+from prefloop.textdistance import levenshtein, normalised_distance
 from prefloop.trainer.intervals import bootstrap_mean_interval
 
-
-def levenshtein(a: str, b: str) -> int:
-    """Edits (insert, delete, substitute one character) that turn ``a`` into ``b``."""
-    if len(a) < len(b):
-        a, b = b, a
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        row = [i]
-        for j, cb in enumerate(b, 1):
-            row.append(min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = row
-    return previous[-1]
-
-
-def normalised_distance(a: str, b: str) -> float:
-    """Levenshtein distance over the longer text's length: 0 equal, 1 nothing shared."""
-    longest = max(len(a), len(b))
-    return levenshtein(a, b) / longest if longest else 0.0
+__all__ = [
+    "behaviour_figures",
+    "comparable",
+    "compare_behaviour",
+    "levenshtein",
+    "normalised_distance",
+    "suggest",
+]
 
 
 def _line_count(text: str) -> int:
