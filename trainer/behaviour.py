@@ -24,6 +24,7 @@ from typing import Any
 from prefloop.protocol import BehaviourFigures, BehaviourVerdict, GateFinding, GateThresholds
 from prefloop.textdistance import levenshtein, normalised_distance
 from prefloop.trainer.intervals import bootstrap_mean_interval
+from prefloop.trainer.probing import greedy_completion
 
 __all__ = [
     "behaviour_figures",
@@ -148,24 +149,7 @@ def compare_behaviour(
 
 def suggest(model: Any, tokenizer: Any, prompts: Sequence[str], *, max_tokens: int) -> list[str]:
     """Greedy completions of the recorded prompts, up to the end-of-text token."""
-    import torch
-
-    pad_id = tokenizer.pad_token_id
-    out = []
-    for prompt in prompts:
-        inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
-        with torch.inference_mode():
-            output = model.generate(
-                **inputs,
-                max_new_tokens=max_tokens,
-                do_sample=False,
-                temperature=None,
-                top_p=None,
-                top_k=None,
-                pad_token_id=pad_id if pad_id is not None else tokenizer.eos_token_id,
-            )
-        ids = [int(t) for t in output[0][inputs["input_ids"].shape[1] :]]
-        if tokenizer.eos_token_id in ids:
-            ids = ids[: ids.index(tokenizer.eos_token_id)]
-        out.append(tokenizer.decode(ids, skip_special_tokens=True))
-    return out
+    return [
+        greedy_completion(model, tokenizer, prompt, max_tokens=max_tokens).text
+        for prompt in prompts
+    ]

@@ -18,6 +18,7 @@ import json
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -239,6 +240,43 @@ def load_probes(name: str) -> dict[str, Any]:
     return dict(data)
 
 
+@dataclass(frozen=True)
+class Completion:
+    """A greedy completion: its text up to the end-of-text token, whether it used the whole
+    token budget, and how long it took."""
+
+    text: str
+    budget_spent: bool
+    seconds: float
+
+
+def greedy_completion(model: Any, tokenizer: Any, prompt: str, *, max_tokens: int) -> Completion:
+    """Complete ``prompt`` greedily with at most ``max_tokens`` new tokens (torch imported
+    here, lazily)."""
+    import torch
+
+    pad_id = tokenizer.pad_token_id
+    inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
+    started = time.perf_counter()
+    with torch.inference_mode():
+        output = model.generate(
+            **inputs,
+            max_new_tokens=max_tokens,
+            do_sample=False,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+            pad_token_id=pad_id if pad_id is not None else tokenizer.eos_token_id,
+        )
+    seconds = time.perf_counter() - started
+    ids = [int(t) for t in output[0][inputs["input_ids"].shape[1] :]]
+    budget_spent = len(ids) >= max_tokens
+    if tokenizer.eos_token_id in ids:
+        ids = ids[: ids.index(tokenizer.eos_token_id)]
+        budget_spent = False
+    return Completion(tokenizer.decode(ids, skip_special_tokens=True), budget_spent, seconds)
+
+
 def run_probes(
     model: Any,
     tokenizer: Any,
@@ -248,12 +286,9 @@ def run_probes(
     max_tokens: int,
 ) -> list[dict[str, Any]]:
     """Greedy completions of the probes with the engine's prompt format, timed."""
-    import torch
-
     from prefloop.prompting import build_prompt, resolve_template, special_tokens
 
     template = resolve_template(settings.fim_template, special_tokens(tokenizer))
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else None
     out = []
     for probe in probes:
         prompt = build_prompt(
@@ -265,27 +300,9 @@ def run_probes(
             language=probe["language"],
             path=probe["path"],
         )
-        inputs = tokenizer(prompt.text, return_tensors="pt", add_special_tokens=False).to(
-            model.device
-        )
-        started = time.perf_counter()
-        with torch.inference_mode():
-            output = model.generate(
-                **inputs,
-                max_new_tokens=max_tokens,
-                do_sample=False,
-                temperature=None,
-                top_p=None,
-                top_k=None,
-                pad_token_id=pad_id if pad_id is not None else tokenizer.eos_token_id,
-            )
-        seconds = time.perf_counter() - started
-        ids = [int(t) for t in output[0][inputs["input_ids"].shape[1] :]]
-        budget_spent = len(ids) >= max_tokens
-        if tokenizer.eos_token_id in ids:
-            ids = ids[: ids.index(tokenizer.eos_token_id)]
-            budget_spent = False
-        text = tokenizer.decode(ids, skip_special_tokens=True)
+        completion = greedy_completion(model, tokenizer, prompt.text, max_tokens=max_tokens)
+        text, seconds = completion.text, completion.seconds
+        budget_spent = completion.budget_spent
         cuts = [text.find(s) for s in prompt.stop if s and s in text]
         if cuts:
             text = text[: min(cuts)]
