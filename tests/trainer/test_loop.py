@@ -18,7 +18,7 @@ import pytest
 from prefloop.settings import Settings
 from prefloop.trainer.demo import format_result, run_demo
 from prefloop.trainer.probing import load_probes
-from prefloop.trainer.simulate import HELDOUT_TASKS, TRAINING_TASKS
+from prefloop.trainer.simulate import HELDOUT_TASKS, TRAINING_TASKS, is_annotated
 from tests.conftest import shared_home
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -35,8 +35,13 @@ def test_feedback_for_annotated_signatures_moves_the_served_model(
     # The base model never annotates; the trained version does on functions it never saw.
     assert result.version_before == "base"
     assert result.version_after != "base"
-    assert result.after > result.before, format_result(result)
-    assert result.after >= 0.5, format_result(result)
+    # Counted on the 8 held-out functions: more after than before, and at least half (runs
+    # here gave 0 before and 7 of 8 after; a function or two may differ on another machine).
+    annotated_before = sum(map(is_annotated, result.before_completions))
+    annotated_after = sum(map(is_annotated, result.after_completions))
+    assert len(result.after_completions) == len(HELDOUT_TASKS)
+    assert annotated_after > annotated_before, format_result(result)
+    assert annotated_after >= len(HELDOUT_TASKS) // 2, format_result(result)
 
     # The run passed its gate, on evidence, and is the promoted version.
     run = result.run
