@@ -391,7 +391,9 @@ class Settings(BaseSettings):
         ),
     )
     pairs_min_chars: int = Field(
-        default=3, ge=1, description="Chosen and rejected texts shorter than this are dropped."
+        default=3,
+        ge=1,
+        description="Pairs whose chosen text is shorter than this (or rejected blank) are dropped.",
     )
     pairs_near_duplicate: float = Field(
         default=0.95,

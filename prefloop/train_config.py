@@ -1,7 +1,11 @@
 """The training configuration: every knob of a DPO run, in one documented place.
 
-Defaults suit small preference sets (tens to a few thousand pairs) on a CPU: a LoRA adapter
-of rank 8 on the attention query/value projections, a moderate learning rate, two epochs.
+Defaults suit small preference sets (tens to a few thousand pairs) on a CPU: a fresh LoRA
+adapter of rank 8 on the attention query/value projections, trained on all the train pairs
+against the base model, with a recipe that adapts to the amount of data (see
+:meth:`TrainConfig.plan`): a learning rate that shrinks as the pairs grow, a floor on the
+optimizer steps so a few dozen pairs still move the adapter, and a supervised loss on the
+chosen text beside DPO.
 Each field can be set in the environment as ``PREFLOOP_TRAIN_<FIELD>`` (for example
 ``PREFLOOP_TRAIN_BETA=0.2``) and overridden by a TOML or JSON file given to
 ``prefloop retrain --config FILE``; the file wins over the environment. Unknown keys and
@@ -11,8 +15,10 @@ out-of-range values are errors that name the key.
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -20,6 +26,15 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "PREFLOOP_TRAIN_"
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    """What a configuration means for one data size: the rate, the steps, the passes."""
+
+    learning_rate: float
+    steps: int
+    epochs: float
 
 
 class ConfigError(ValueError):
@@ -31,8 +46,21 @@ class TrainConfig(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
-    learning_rate: float = Field(
-        default=1e-4, gt=0, le=1e-2, description="Peak learning rate of the LoRA weights."
+    learning_rate: float | None = Field(
+        default=None,
+        gt=0,
+        le=1e-2,
+        description=(
+            "Peak learning rate of the LoRA weights (unset: `auto_learning_rate` up to "
+            "`auto_rate_pairs` train pairs, then scaled by the square root of "
+            "`auto_rate_pairs`/pairs, never below a tenth of it)."
+        ),
+    )
+    auto_learning_rate: float = Field(
+        default=1e-3, gt=0, le=1e-2, description="The learning rate chosen for small data."
+    )
+    auto_rate_pairs: int = Field(
+        default=64, ge=1, description="Train pairs up to which `auto_learning_rate` is used."
     )
     beta: float = Field(
         default=0.1,
@@ -43,6 +71,23 @@ class TrainConfig(BaseSettings):
     epochs: float = Field(default=2.0, gt=0, le=100, description="Passes over the training pairs.")
     max_steps: int = Field(
         default=0, ge=0, description="Stop after this many optimizer steps (0: run the epochs)."
+    )
+    min_steps: int = Field(
+        default=24,
+        ge=0,
+        description=(
+            "Run at least this many optimizer steps: with few pairs, more passes over them "
+            "(ignored when `max_steps` is set)."
+        ),
+    )
+    sft_weight: float = Field(
+        default=1.0,
+        ge=0,
+        le=100,
+        description=(
+            "Weight of a supervised loss on the chosen text added to the DPO loss (0: DPO "
+            "alone); it makes the model produce what developers kept, not only rank it higher."
+        ),
     )
     batch_size: int = Field(default=8, ge=1, le=1024, description="Pairs per optimizer step.")
     gradient_accumulation: int = Field(
@@ -65,7 +110,7 @@ class TrainConfig(BaseSettings):
         default=("q_proj", "v_proj"), min_length=1, description="Module names LoRA adapts."
     )
     reference: Literal["previous", "base"] = Field(
-        default="previous",
+        default="base",
         description=(
             "`previous`: continue from the served adapter and keep a frozen copy of it as the "
             "DPO reference; `base`: a fresh adapter against the base model (adapter "
@@ -105,6 +150,17 @@ class TrainConfig(BaseSettings):
         if self.lora_alpha < self.lora_r // 4:
             raise ValueError("lora_alpha below lora_r / 4 leaves the adapter with no effect")
         return self
+
+    def plan(self, pairs: int) -> TrainPlan:
+        """The learning rate and optimizer steps of a run on ``pairs`` train pairs."""
+        per_step = self.batch_size * self.gradient_accumulation
+        epoch_steps = max(1, math.ceil(pairs / per_step))
+        steps = self.max_steps or max(math.ceil(self.epochs * epoch_steps), self.min_steps)
+        rate = self.learning_rate
+        if rate is None:
+            scale = math.sqrt(self.auto_rate_pairs / max(pairs, 1))
+            rate = self.auto_learning_rate * min(1.0, max(0.1, scale))
+        return TrainPlan(learning_rate=rate, steps=steps, epochs=steps / epoch_steps)
 
     def as_dict(self) -> dict[str, Any]:
         """The configuration as plain JSON-able values (recorded with the run)."""

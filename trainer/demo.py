@@ -161,16 +161,6 @@ class DemoService:
                 self.proc.wait()
 
 
-def _demo_config() -> Any:
-    from prefloop.train_config import TrainConfig
-
-    # Small data, one clear taste: a fresh adapter against the base model with a learning
-    # rate high enough for a few dozen pairs to move it within minutes on two CPU cores.
-    return TrainConfig(
-        learning_rate=1e-3, beta=0.1, epochs=4, batch_size=8, reference="base", seed=0
-    )
-
-
 def run_demo(
     settings: Settings,
     *,
@@ -208,9 +198,6 @@ def run_demo(
             model=str(model_dir),
             engine="transformers",
             server_url=service.url,
-            # The base model closes a bare signature with a two-character "):"; that is
-            # exactly the rejected side this taste needs.
-            pairs_min_chars=2,
             train_min_new_pairs=1,
         )
         with httpx.Client(base_url=service.url, timeout=120) as client:
@@ -235,7 +222,7 @@ def run_demo(
             editor = BackgroundEditor(service.url)
             editor.start()
             t = time.monotonic()
-            run_id = start_run(demo_settings, config=_demo_config(), reason="demo", force=True)
+            run_id = start_run(demo_settings, reason="demo", force=True)
             run = wait_run(demo_settings, run_id, timeout=1800)
             timings["train"] = time.monotonic() - t
             if run_exit_code(run) != 0:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prefloop.train_config import TrainConfig
+from prefloop.train_config import TrainConfig, TrainPlan
 
 StepReport = Callable[[dict[str, Any]], None]
 
@@ -32,6 +32,8 @@ class TrainResult:
     final_loss: float | None = None
     reference: str = "base"
     device: str = "cpu"
+    learning_rate: float = 0.0
+    epochs: float = 0.0
 
     def metrics(self) -> dict[str, Any]:
         return {
@@ -41,6 +43,8 @@ class TrainResult:
             "losses": [round(v, 6) for v in self.losses],
             "final_loss": self.final_loss,
             "device": self.device,
+            "learning_rate": self.learning_rate,
+            "epochs": round(self.epochs, 3),
         }
 
 
@@ -58,18 +62,23 @@ def cpu_threads(setting: int) -> int:
     return setting or max(1, (os.cpu_count() or 2) - 1)
 
 
-def dpo_arguments(config: TrainConfig, output_dir: Path, device: str) -> Any:
-    """The TRL ``DPOConfig`` of a run (also used by the benchmark)."""
+def dpo_arguments(config: TrainConfig, output_dir: Path, device: str, plan: TrainPlan) -> Any:
+    """The TRL ``DPOConfig`` of a run on the data ``plan`` was made for (also used by the
+    benchmark). With ``sft_weight`` the loss is DPO's plus that weight times the negative
+    log-likelihood of the chosen text."""
     import torch
     from trl import DPOConfig
 
     bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
+    losses = ["sigmoid", "sft"] if config.sft_weight > 0 else ["sigmoid"]
+    weights = [1.0, config.sft_weight] if config.sft_weight > 0 else [1.0]
     return DPOConfig(
         output_dir=str(output_dir),
-        learning_rate=config.learning_rate,
+        learning_rate=plan.learning_rate,
         beta=config.beta,
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps or -1,
+        loss_type=losses,
+        loss_weights=weights,
+        max_steps=plan.steps,
         per_device_train_batch_size=config.batch_size,
         gradient_accumulation_steps=config.gradient_accumulation,
         max_length=config.max_length,
@@ -167,9 +176,10 @@ def train_dpo(
                     }
                 )
 
+    plan = config.plan(len(pairs))
     trainer = DPOTrainer(
         model=model,
-        args=dpo_arguments(config, work, device),
+        args=dpo_arguments(config, work, device, plan),
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=peft_config,
@@ -198,4 +208,6 @@ def train_dpo(
         final_loss=losses[-1] if losses else None,
         reference=reference,
         device=device,
+        learning_rate=plan.learning_rate,
+        epochs=plan.epochs,
     )

@@ -12,13 +12,42 @@ from prefloop.train_config import FIELDS, ConfigError, TrainConfig, load_config
 
 def test_defaults_suit_small_data() -> None:
     config = load_config(env={})
-    assert config.learning_rate == 1e-4
+    assert config.learning_rate is None
     assert config.beta == 0.1
     assert config.epochs == 2
     assert config.max_length == 512
     assert config.lora_r == 8
     assert config.lora_target_modules == ("q_proj", "v_proj")
-    assert config.reference == "previous"
+    assert config.reference == "base"
+    assert config.sft_weight > 0
+
+
+@pytest.mark.parametrize(
+    ("pairs", "steps", "rate"),
+    [
+        # Few pairs: the step floor, the small-data rate.
+        (1, 24, 1e-3),
+        (11, 24, 1e-3),
+        (64, 24, 1e-3),
+        # More pairs: two epochs of batches of 8; the rate falls with the square root.
+        (256, 64, 5e-4),
+        (1600, 400, 2e-4),
+        # Never below a tenth of the small-data rate.
+        (100_000, 25_000, 1e-4),
+    ],
+)
+def test_the_plan_adapts_to_the_data(pairs: int, steps: int, rate: float) -> None:
+    plan = load_config(env={}).plan(pairs)
+    assert plan.steps == steps
+    assert plan.learning_rate == pytest.approx(rate)
+    assert plan.epochs == pytest.approx(steps / -(-pairs // 8))
+
+
+def test_a_set_rate_or_step_count_is_used_as_is() -> None:
+    config = load_config(env={}, overrides={"learning_rate": 3e-4, "max_steps": 5})
+    plan = config.plan(1000)
+    assert (plan.learning_rate, plan.steps) == (3e-4, 5)
+    assert load_config(env={}, overrides={"min_steps": 0}).plan(8).steps == 2
 
 
 def test_environment_then_file_then_overrides(tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ def test_dpo_trains_a_lora_adapter_that_peft_loads(tiny_model_dir: Path, tmp_pat
 
 
 def test_dpo_continues_from_a_previous_adapter(tiny_model_dir: Path, tmp_path: Path) -> None:
-    config = load_config(env={}, overrides={**FAST, "max_steps": 2})
+    config = load_config(env={}, overrides={**FAST, "max_steps": 2, "reference": "previous"})
     pairs = [pair(i, "train") for i in range(4)]
     first = train_dpo(str(tiny_model_dir), pairs, tmp_path / "a", config)
     second = train_dpo(

@@ -482,3 +482,20 @@ def test_a_pairwise_verdict_breaks_a_small_gap_but_not_a_wide_one(
     assert pairs[close]["chosen"] == "b - a", "the pairwise winner"
     assert pairs[wide]["chosen"] == "a + b", "scores far enough apart decide"
     assert len(json.loads(pairs[wide]["evidence"])["critiques"]) == 2
+
+
+def test_a_short_rejected_suggestion_is_evidence_a_short_chosen_text_is_not(
+    tmp_path: Path, db: Path, feed: Feed
+) -> None:
+    # A bare "):" typed over with an annotated signature is what the developer wants
+    # learnt; a two-character text written over a long suggestion is too little to learn.
+    typed_over = feed.suggestion(
+        ["):"], prefix="def area(width", suffix="\n    return 0.0\n", prompt="def area(width"
+    )
+    feed.events(*rewrite(typed_over, ": float, height: float) -> float:"))
+    too_little = feed.suggestion(["a + b"], prompt="def add(a, b):\n    return ")
+    feed.events(*rewrite(too_little, "0"))
+    report = build_pairs(db, settings(tmp_path))
+    assert report.pairs_added == 1 and report.dropped["too_short"] == 1
+    [pair] = pair_rows(db)
+    assert (pair["chosen"], pair["rejected"]) == (": float, height: float) -> float:", "):")

@@ -100,15 +100,27 @@ def test_run_trains_gates_registers_and_promotes(tiny_model_dir: Path, tmp_path:
         assert pair_id not in log
     assert "a + b" not in log
 
-    # The next run continues from v1 and compares against it.
+    # The next run trains a fresh adapter (the default) and compares it against v1.
     add_pairs(settings.db_path, train=4, heldout=0)
     second = wait_run(
         settings, start_run(settings, config=load_config(env={}, overrides=FAST)), TIMEOUT
     )
-    assert second["model_version"] == "v1" and second["parent_version"] == "v1"
-    assert second["reference_model"].startswith("v1")
+    assert second["model_version"] == "v1" and second["parent_version"] == "base"
+    assert second["reference_model"] == "base (adapter disabled)"
     assert second["gate"]["current"] == "v1"
     assert second["status"] in ("succeeded", "rejected")
+
+    # Asked to, a run continues from the served adapter, its frozen copy the reference.
+    served = registry.current(settings)
+    assert served is not None
+    add_pairs(settings.db_path, train=4, heldout=0)
+    overrides = {**FAST, "reference": "previous"}
+    third = wait_run(
+        settings, start_run(settings, config=load_config(env={}, overrides=overrides)), TIMEOUT
+    )
+    assert third["model_version"] == served.id == third["parent_version"]
+    assert third["reference_model"].startswith(served.id)
+    assert third["gate"]["current"] == served.id
 
 
 def test_planted_failing_gate_promotes_nothing(tiny_model_dir: Path, tmp_path: Path) -> None:

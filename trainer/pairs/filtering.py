@@ -1,12 +1,14 @@
 """Which derived pairs are kept, and why the others are dropped.
 
-In order: a missing prompt (``no_prompt``), a chosen or rejected text shorter than
-``pairs_min_chars`` (``too_short``), texts equal up to whitespace (``identical``) or at
-least ``pairs_near_duplicate`` similar (``near_duplicate``), a pair already made
-(``duplicate``: the same prompt and texts, from an older suggestion of this build or a
-suggestion it does not touch), a text or prompt still holding a secret (``secret``); the
-verifiable checks (``check_failed``) come last, in :mod:`prefloop.trainer.pairs.checks`.
-Small score gaps and ties are counted where the pairs are derived.
+In order: a missing prompt (``no_prompt``), a chosen text shorter than ``pairs_min_chars``
+or a blank rejected one (``too_short``: a short rejected suggestion, such as a bare ``):``
+the developer typed over, is evidence; a short chosen text is too little to learn), texts
+equal up to whitespace (``identical``) or at least ``pairs_near_duplicate`` similar
+(``near_duplicate``), a pair already made (``duplicate``: the same prompt and texts, from
+an older suggestion of this build or a suggestion it does not touch), a text or prompt
+still holding a secret (``secret``); the verifiable checks (``check_failed``) come last, in
+:mod:`prefloop.trainer.pairs.checks`. Small score gaps and ties are counted where the
+pairs are derived.
 """
 
 from __future__ import annotations
@@ -45,14 +47,15 @@ class Keyed:
 def screen(
     pairs: list[Pair], *, min_chars: int, near_duplicate: float, dropped: dict[str, int]
 ) -> list[Keyed]:
-    """The pairs with a prompt and two long enough, different texts, keyed; the others
+    """The pairs with a prompt, a long enough chosen text and a different, non-blank
+    rejected one, keyed; the others
     counted in ``dropped`` by reason."""
     out: list[Keyed] = []
     for p in pairs:
         if not p.suggestion.prompt:
             dropped["no_prompt"] += 1
             continue
-        if len(p.chosen.strip()) < min_chars or len(p.rejected.strip()) < min_chars:
+        if len(p.chosen.strip()) < min_chars or not p.rejected.strip():
             dropped["too_short"] += 1
             continue
         a, b = normal(p.chosen), normal(p.rejected)

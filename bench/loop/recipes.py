@@ -1,0 +1,358 @@
+"""``python -m bench.loop.recipes``: which training recipe learns a taste from a few dozen
+pairs, measured on the many-tastes benchmark's contexts without the service around it.
+
+For every taste, the base model's greedy single-line suggestion at each training context is
+reacted to by the simulated developer (:func:`bench.loop.tastes.react`); a near miss edited
+after accepting and a rewrite after dismissing become a pair (the kept text chosen, the
+suggestion rejected), as the pair builder makes them from those events; an accepted
+suggestion makes none. Each recipe trains a LoRA adapter on those pairs with
+:func:`prefloop.trainer.dpo.train_dpo`, and the adapter's greedy suggestions on the held-out
+contexts are scored like the loop benchmark scores the served ones (share with the taste,
+edit distance to what the developer keeps, acceptance), with the probe set's syntax-valid
+rate beside them. The loop benchmark (``python -m bench.loop``) then checks the chosen
+default end to end, through the real language server, service and gate.
+
+Results: a section of ``bench/RESULTS.md`` and raw JSON in ``bench/results/recipes.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.common import REPO, RESULTS, shared_home
+from bench.loop.corpus import corpus, training_order
+from bench.loop.metrics import Scored, score
+from bench.loop.tastes import TASTES, Context, ReactionKind, react
+
+BEGIN = "<!-- bench.loop.recipes: begin -->"
+END = "<!-- bench.loop.recipes: end -->"
+
+RECIPES: dict[str, dict[str, Any]] = {
+    # The settings the loop shipped with before it adapted to the data.
+    "fixed-1e-4": {
+        "learning_rate": 1e-4,
+        "epochs": 2,
+        "min_steps": 0,
+        "sft_weight": 0.0,
+    },
+    # The demo's hand-picked recipe: a higher rate and four passes, DPO alone.
+    "fixed-1e-3": {
+        "learning_rate": 1e-3,
+        "epochs": 4,
+        "min_steps": 0,
+        "sft_weight": 0.0,
+    },
+    # The adaptive rate and the step floor, DPO alone.
+    "adaptive-dpo": {"sft_weight": 0.0},
+    # The adaptive rate and the step floor, DPO plus the supervised loss on the chosen text.
+    "adaptive-dpo+sft": {},
+}
+"""Candidate recipes, as overrides of the training defaults (``reference`` is ``base``
+for all: a fresh adapter on all the pairs)."""
+
+
+@dataclass
+class RecipeResult:
+    """One recipe on one taste: the data, the training and the held-out figures."""
+
+    taste: str
+    recipe: str
+    pairs: int
+    steps: int
+    learning_rate: float
+    train_seconds: float
+    final_loss: float | None
+    taste_share: float
+    edit_distance: float
+    acceptance: float
+    syntax_valid: float | None
+
+
+def _suggest(
+    model: Any, tokenizer: Any, contexts: Sequence[Context], *, max_tokens: int
+) -> list[str]:
+    """The greedy single-line suggestion at each context, in the service's prompt format
+    and post-processing."""
+    from prefloop.prompting import build_prompt, resolve_template, special_tokens
+    from prefloop.settings import Settings
+    from prefloop.trainer.probing import greedy_completion
+    from server.postprocess import postprocess_candidates
+
+    settings = Settings()
+    template = resolve_template(settings.fim_template, special_tokens(tokenizer))
+    out = []
+    for context in contexts:
+        prompt = build_prompt(
+            context.prefix,
+            context.suffix,
+            template=template,
+            tokenizer=tokenizer,
+            max_prompt_tokens=settings.max_prompt_tokens,
+            language="python",
+            path=context.path,
+        )
+        text = greedy_completion(model, tokenizer, prompt.text, max_tokens=max_tokens).text
+        cuts = [text.find(s) for s in prompt.stop if s and s in text]
+        if cuts:
+            text = text[: min(cuts)]
+        kept = postprocess_candidates(
+            [text], prefix=prompt.prefix, suffix=prompt.suffix, mode="single_line"
+        )
+        out.append((kept or [""])[0])
+    return out
+
+
+def _prompt(tokenizer: Any, context: Context) -> str:
+    from prefloop.prompting import build_prompt, resolve_template, special_tokens
+    from prefloop.settings import Settings
+
+    settings = Settings()
+    template = resolve_template(settings.fim_template, special_tokens(tokenizer))
+    return build_prompt(
+        context.prefix,
+        context.suffix,
+        template=template,
+        tokenizer=tokenizer,
+        max_prompt_tokens=settings.max_prompt_tokens,
+        language="python",
+        path=context.path,
+    ).text
+
+
+def feedback_pairs(
+    tokenizer: Any, contexts: Sequence[Context], suggestions: Sequence[str]
+) -> list[dict[str, str]]:
+    """The pairs the developer's reactions to ``suggestions`` make: kept text chosen over
+    the suggestion for near misses and rewrites; nothing for accepted suggestions."""
+    pairs = []
+    for context, suggestion in zip(contexts, suggestions, strict=True):
+        reaction = react(TASTES[context.taste], context, suggestion)
+        if reaction.kind is ReactionKind.ACCEPT or not suggestion.strip():
+            continue
+        if reaction.kept.strip() == suggestion.strip():
+            continue
+        pairs.append(
+            {
+                "prompt": _prompt(tokenizer, context),
+                "chosen": reaction.kept,
+                "rejected": suggestion,
+            }
+        )
+    return pairs
+
+
+def _load(model_dir: str, adapter: Path | None = None) -> tuple[Any, Any]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model: Any = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    model.eval()
+    return model, tokenizer
+
+
+def _syntax_valid(model: Any, tokenizer: Any) -> float:
+    from prefloop.settings import Settings
+    from prefloop.train_config import TrainConfig
+    from prefloop.trainer.probing import load_probes, run_probes
+
+    config = TrainConfig()
+    probes = load_probes(config.probes)["probes"]
+    results = run_probes(
+        model, tokenizer, probes, settings=Settings(), max_tokens=config.probe_max_tokens
+    )
+    return sum(bool(r.get("syntax_valid")) for r in results) / len(results)
+
+
+def _figures(scored: Sequence[Scored]) -> tuple[float, float, float]:
+    n = len(scored)
+    accepted = sum(s.reaction in ("accept", "edit_after_accept") for s in scored)
+    return (
+        sum(s.satisfied for s in scored) / n,
+        statistics.fmean(s.distance for s in scored),
+        accepted / n,
+    )
+
+
+def run_taste(
+    model_dir: str,
+    taste: str,
+    recipes: Sequence[str],
+    *,
+    contexts: int | None,
+    seed: int,
+    max_tokens: int,
+    probes: bool,
+    work: Path,
+    report: Any = print,
+) -> list[RecipeResult]:
+    """Every recipe in ``recipes`` on ``taste``, plus the base model as ``base``."""
+    from prefloop.train_config import load_config
+    from prefloop.trainer.dpo import train_dpo
+
+    taste_corpus = corpus(taste)
+    train = training_order(taste_corpus.train, seed)[:contexts]
+    heldout = list(taste_corpus.heldout)
+    model, tokenizer = _load(model_dir)
+    suggestions = _suggest(model, tokenizer, train, max_tokens=max_tokens)
+    pairs = feedback_pairs(tokenizer, train, suggestions)
+    base_scored = [
+        score(TASTES[taste], c, s)
+        for c, s in zip(
+            heldout, _suggest(model, tokenizer, heldout, max_tokens=max_tokens), strict=True
+        )
+    ]
+    share, distance, acceptance = _figures(base_scored)
+    results = [
+        RecipeResult(
+            taste,
+            "base",
+            len(pairs),
+            0,
+            0.0,
+            0.0,
+            None,
+            share,
+            distance,
+            acceptance,
+            _syntax_valid(model, tokenizer) if probes else None,
+        )
+    ]
+    report(f"{taste}: {len(train)} contexts, {len(pairs)} pairs; base: {results[0]}")
+    del model
+    for name in recipes:
+        config = load_config(env={}, overrides={**RECIPES[name], "seed": seed, "device": "cpu"})
+        out = work / f"{taste}-{name}-{seed}"
+        trained = train_dpo(model_dir, pairs, out, config) if pairs else None
+        model, tokenizer = _load(model_dir, trained.adapter_dir if trained else None)
+        scored = [
+            score(TASTES[taste], c, s)
+            for c, s in zip(
+                heldout, _suggest(model, tokenizer, heldout, max_tokens=max_tokens), strict=True
+            )
+        ]
+        share, distance, acceptance = _figures(scored)
+        plan = config.plan(len(pairs))
+        results.append(
+            RecipeResult(
+                taste,
+                name,
+                len(pairs),
+                trained.steps if trained else 0,
+                plan.learning_rate,
+                trained.seconds if trained else 0.0,
+                trained.final_loss if trained else None,
+                share,
+                distance,
+                acceptance,
+                _syntax_valid(model, tokenizer) if probes else None,
+            )
+        )
+        report(f"{taste}: {results[-1]}")
+        del model
+    return results
+
+
+def section(results: Sequence[RecipeResult], setup: str) -> str:
+    """The Markdown section: per taste, one row per recipe."""
+    lines = [
+        BEGIN,
+        "## Training recipes on few pairs (`bench/loop/recipes.py`)",
+        "",
+        setup,
+        "",
+        "| taste | recipe | pairs | steps | rate | train s | with the taste | edit distance "
+        "| acceptance | probe syntax-valid |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        syntax = "–" if r.syntax_valid is None else f"{r.syntax_valid:.2f}"
+        lines.append(
+            f"| {r.taste} | {r.recipe} | {r.pairs} | {r.steps} | "
+            f"{r.learning_rate:.1e} | {r.train_seconds:.0f} | {r.taste_share:.0%} | "
+            f"{r.edit_distance:.3f} | {r.acceptance:.0%} | {syntax} |"
+        )
+    lines += ["", END]
+    return "\n".join(lines)
+
+
+def write_section(path: Path, text: str) -> None:
+    """Replace the section between the markers in ``path`` (or append it)."""
+    old = path.read_text() if path.exists() else ""
+    if BEGIN in old and END in old:
+        head, rest = old.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        new = head + text + tail
+    else:
+        new = old.rstrip("\n") + "\n\n" + text + "\n"
+    path.write_text(new)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.loop.recipes", description=__doc__)
+    parser.add_argument("--tastes", default=",".join(TASTES))
+    parser.add_argument("--recipes", default=",".join(RECIPES))
+    parser.add_argument("--contexts", type=int, help="training contexts per taste (all)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-tokens", type=int, default=24)
+    parser.add_argument("--no-probes", action="store_true", help="skip the probe set")
+    parser.add_argument("--model", help="model directory (default: the embedded model)")
+    parser.add_argument("--results-md", default=str(REPO / "bench" / "RESULTS.md"))
+    parser.add_argument("--json", default=str(RESULTS / "recipes.json"))
+    args = parser.parse_args(argv)
+    tastes = [t for t in args.tastes.split(",") if t]
+    recipes = [r for r in args.recipes.split(",") if r]
+    unknown = [t for t in tastes if t not in TASTES] + [r for r in recipes if r not in RECIPES]
+    if unknown:
+        raise SystemExit(f"unknown tastes or recipes: {unknown}")
+    if args.model:
+        model_dir = args.model
+    else:
+        from prefloop.models import prepare_embedded
+        from prefloop.settings import Settings
+
+        model_dir = str(prepare_embedded(Settings(home=shared_home())))
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    setup = (
+        f"{Path(model_dir).name} on this machine's CPU (2 cores, shared); seed {args.seed}; "
+        f"{args.max_tokens} tokens per single-line suggestion; pairs from the simulated "
+        f"developer's reactions to the base model's suggestions at "
+        f"{args.contexts or 'all'} training contexts per taste; figures on the taste's "
+        f"held-out contexts. Recipes: "
+        + "; ".join(f"`{name}` {RECIPES[name] or 'the defaults'}" for name in recipes)
+        + f". Written {stamp}."
+    )
+    results: list[RecipeResult] = []
+    json_path = Path(args.json)
+    with tempfile.TemporaryDirectory(prefix="prefloop-recipes-") as work:
+        for taste in tastes:
+            results += run_taste(
+                model_dir,
+                taste,
+                recipes,
+                contexts=args.contexts,
+                seed=args.seed,
+                max_tokens=args.max_tokens,
+                probes=not args.no_probes,
+                work=Path(work),
+            )
+            write_section(Path(args.results_md), section(results, setup))
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+            json_path.write_text(json.dumps([asdict(r) for r in results], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
