@@ -3,6 +3,8 @@ training contexts every round brings."""
 
 from __future__ import annotations
 
+import ast
+
 import pytest
 
 from bench.loop.corpus import corpus, round_contexts, training_order
@@ -35,6 +37,18 @@ def test_no_two_contexts_share_a_prompt() -> None:
     assert len(set(prompts)) == len(prompts)
     documents = [(c.path, c.prefix + c.suffix) for c in contexts]
     assert len(set(documents)) == len(documents)
+
+
+@pytest.mark.parametrize("taste", sorted(TASTES))
+def test_every_context_completed_as_wanted_is_python(taste: str) -> None:
+    """The file with the wanted line written in parses (a signature left without a body
+    gets ``...``)."""
+    split = corpus(taste)
+    for context in split.train + split.heldout:
+        document = context.prefix + context.wanted + context.suffix
+        if document.rstrip().endswith(":"):
+            document = document.rstrip() + "\n    ...\n"
+        ast.parse(document, context.path)
 
 
 @pytest.mark.parametrize("taste", sorted(TASTES))
