@@ -42,7 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--humaneval-tokens", type=int, default=64, help="tokens per HumanEval completion"
     )
-    parser.add_argument("--train-contexts", type=int, help="at most this many per round")
+    parser.add_argument(
+        "--train-contexts",
+        type=int,
+        help="new training contexts per round (default: a taste's training contexts over "
+        "--rounds; a slice wraps around only once they are used up)",
+    )
     parser.add_argument("--heldout-contexts", type=int, help="at most this many held out")
     parser.add_argument("--typing", type=float, default=0.03, help="seconds per typed character")
     parser.add_argument("--work-dir", help="homes of the services (default: a temp dir)")

@@ -2,6 +2,11 @@
 developers working through it in rounds, a retrain with the default training settings
 after each round (``POST /admin/retrain`` with ``force``), and held-out figures on the
 served version before the first round and after every retrain.
+
+Every round brings new code to write: round r works through its own slice of the
+developer's training contexts (the seed's order, contexts ``[(r-1)*k, r*k)``; k is
+``train_contexts`` or else the training contexts shared out over the rounds), so each
+retrain has new feedback to learn from. The held-out contexts are the same every round.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 import httpx
 
 from bench.common import start_server
-from bench.loop.corpus import TasteCorpus, corpus, training_order
+from bench.loop.corpus import TasteCorpus, corpus, round_contexts
 from bench.loop.developer import Timing, work
 from bench.loop.humaneval import pass_at_1, problems
 from bench.loop.metrics import as_dict, evaluate, summarise
@@ -31,7 +36,9 @@ FINISHED = ("succeeded", "failed", "rejected")
 @dataclass(frozen=True)
 class LoopSettings:
     """How one benchmark run is shaped. Training itself always runs on the service's
-    defaults; ``seed`` only orders the contexts and seeds the run (``PREFLOOP_TRAIN_SEED``)."""
+    defaults; ``seed`` only orders the contexts and seeds the run (``PREFLOOP_TRAIN_SEED``).
+    ``train_contexts`` is the number of new training contexts per round (None: the
+    training contexts over ``rounds``); ``heldout_contexts`` caps the held-out ones."""
 
     rounds: int = 3
     max_tokens: int = 24
@@ -174,14 +181,18 @@ def run_service(
             result.syntax_valid.append(None)
             for round_no in range(1, settings.rounds + 1):
                 for dev in result.developers:
-                    contexts = training_order(
-                        settings.corpus_of(dev.taste).train, seed * 1000 + round_no
+                    contexts = round_contexts(
+                        settings.corpus_of(dev.taste).train,
+                        seed,
+                        round_no,
+                        settings.rounds,
+                        settings.train_contexts,
                     )
                     worked = work(
                         server.url,
                         home / f"lsp-{dev.user}",
                         TASTES[dev.taste],
-                        contexts[: settings.train_contexts],
+                        contexts,
                         user=dev.user,
                         max_tokens=settings.max_tokens,
                         timing=settings.timing,

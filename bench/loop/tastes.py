@@ -162,14 +162,20 @@ def _imperative_docstring(_: Context, line: str) -> bool:
 
 
 def _fix_docstring(_: Context, line: str) -> str | None:
-    """Normalise quotes, capitalise, make the verb imperative, end with a full stop."""
+    """Normalise quotes, capitalise, make the verb imperative (``returns``, ``matches``,
+    ``applies`` become ``Return``, ``Match``, ``Apply``), end with a full stop."""
     match = re.match(r'^(?:"""|\'\'\'|"|\')\s*(\S.*?)\s*(?:"""|\'\'\'|"|\')$', line.strip())
     if not match:
         return None
     words = match.group(1).split()
     verb = words[0].capitalize()
     if verb.endswith("s") and not verb.endswith("ss") and verb.isalpha():
-        verb = verb[:-2] if verb.endswith("ches") or verb.endswith("shes") else verb[:-1]
+        if verb.endswith(("ches", "shes", "sses", "xes", "zes")):
+            verb = verb[:-2]
+        elif verb.endswith("ies") and len(verb) > 4:
+            verb = verb[:-3] + "y"
+        else:
+            verb = verb[:-1]
     body = " ".join([verb, *words[1:]]).rstrip(".") + "."
     return f'"""{body}"""'
 

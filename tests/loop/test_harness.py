@@ -138,7 +138,9 @@ def test_one_round_end_to_end(tiny_model_dir: Path, tmp_path: Path) -> None:
     assert (tmp_path / "plots" / "fstrings.png").stat().st_size > 0
 
 
-def test_two_developers_share_one_service(tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_two_developers_share_one_service_and_every_round_brings_new_contexts(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
     paths = tuple(
         Context(
             "pathlib",
@@ -151,14 +153,14 @@ def test_two_developers_share_one_service(tiny_model_dir: Path, tmp_path: Path) 
         for word in ("root", "home", "base")
     )
     settings = LoopSettings(
-        rounds=1,
+        rounds=2,
         max_tokens=6,
         mode="multi_line",
         humaneval_problems=0,
         timing=FAST,
         run_timeout=600,
         corpora={
-            "fstrings": TasteCorpus("fstrings", TRAIN[:3], HELDOUT),
+            "fstrings": TasteCorpus("fstrings", TRAIN, HELDOUT),
             "pathlib": TasteCorpus("pathlib", paths[:2], paths[2:]),
         },
     )
@@ -171,10 +173,14 @@ def test_two_developers_share_one_service(tiny_model_dir: Path, tmp_path: Path) 
         settings=settings,
     )
     db = home / "prefloop.db"
-    for dev, worked in zip(result.developers, (3, 2), strict=True):
-        assert len(dev.worked[0]) == worked
-        assert count(db, "SELECT count(*) FROM suggestions WHERE user = ?", (dev.user,)) == worked
-        assert [r["round"] for r in dev.rounds] == [0, 1]
-    assert len(result.runs) == 1 and result.humaneval == []
+    for dev, train in zip(result.developers, (TRAIN, paths[:2]), strict=True):
+        # Each round works through its own half of the training contexts: none twice.
+        names = [[w["context"] for w in worked] for worked in dev.worked]
+        assert [len(n) for n in names] == [len(train) // 2] * 2
+        assert sorted(names[0] + names[1]) == sorted(c.name for c in train)
+        asked = count(db, "SELECT count(*) FROM suggestions WHERE user = ?", (dev.user,))
+        assert asked == len(train)
+        assert [r["round"] for r in dev.rounds] == [0, 1, 2]
+    assert len(result.runs) == 2 and result.humaneval == []
     text = section({}, [result], plots_dir=tmp_path, link_base=tmp_path, setup="s")
     assert "dev-a" in text and "dev-b" in text and "Two developers" in text

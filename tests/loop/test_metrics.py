@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from bench.loop.corpus import corpus
 from bench.loop.metrics import mean_and_spread, score, summarise
 from bench.loop.report import BEGIN, END, write_section
 from bench.loop.tastes import TASTES, Context
 from bench.loop.textdistance import levenshtein, normalised_distance, retained_chars, similarity
+from tests.loop.base_style import plain_forms
 
 
 @pytest.mark.parametrize(
@@ -46,6 +48,24 @@ def test_score_each_reaction() -> None:
     assert (rewritten.reaction, rewritten.retained_chars) == ("dismiss_and_rewrite", 0)
     empty = score(taste, CONTEXT, "")
     assert (empty.distance, empty.satisfied) == (1.0, False)
+
+
+@pytest.mark.parametrize("taste", sorted(TASTES))
+def test_every_context_scores_its_wanted_line_and_its_plain_style(taste: str) -> None:
+    """On every context: the wanted line is kept as is (distance 0, all of it retained, the
+    taste satisfied); a plain-style line is edited into the wanted one (distance above 0,
+    not satisfied); no suggestion costs the whole line."""
+    split = corpus(taste)
+    for context in split.train + split.heldout:
+        wanted = score(TASTES[taste], context, context.wanted)
+        assert (wanted.reaction, wanted.distance, wanted.satisfied) == ("accept", 0.0, True)
+        assert wanted.retained_chars == len(context.wanted)
+        for line in plain_forms(context):
+            plain = score(TASTES[taste], context, line)
+            assert plain.reaction == "edit_after_accept" and not plain.satisfied, line
+            assert plain.distance == normalised_distance(line, context.wanted) > 0, line
+        nothing = score(TASTES[taste], context, "")
+        assert (nothing.distance, nothing.retained_chars) == (1.0, 0)
 
 
 def test_summarise_a_round() -> None:

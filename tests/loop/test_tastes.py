@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from bench.loop.corpus import corpus, training_order
+from bench.loop.corpus import corpus
 from bench.loop.tastes import (
     TASTES,
     Context,
     ReactionKind,
     react,
 )
+from tests.loop.base_style import plain_forms
 
 
 def ctx(taste: str, wanted: str, path: str = "src/app/m.py") -> Context:
@@ -32,6 +33,9 @@ GOLDEN = [
     ("docstring", LIBRARY, '"""Returns the total."""', False, '"""Return the total."""'),
     ("docstring", LIBRARY, '"""matches the pattern"""', False, '"""Match the pattern."""'),
     ("docstring", LIBRARY, "'''Access the cache.'''", False, '"""Access the cache."""'),
+    ("docstring", LIBRARY, '"""expresses a share"""', False, '"""Express a share."""'),
+    ("docstring", LIBRARY, '"""applies the rate."""', False, '"""Apply the rate."""'),
+    ("docstring", LIBRARY, '"""fixes the path"""', False, '"""Fix the path."""'),
     ("docstring", LIBRARY, "return total", False, None),
     ("fstrings", LIBRARY, ' f"{a} of {b}"', True, None),
     ("fstrings", LIBRARY, ' "%s of %s" % (a, b)', False, ' f"{a} of {b}"'),
@@ -95,29 +99,27 @@ def test_the_context_dependent_taste_differs_between_tests_and_library() -> None
     assert taste.satisfied(test, ") -> None:") and not taste.satisfied(library, ") -> None:")
 
 
-@pytest.mark.parametrize("taste", sorted(TASTES))
-def test_corpus_is_fixed_split_and_wanted_lines_have_the_taste(taste: str) -> None:
-    one, two = corpus(taste), corpus(taste)
-    assert one == two
-    assert len(one.train) >= 12 and len(one.heldout) >= 6
-    names = [c.name for c in one.train + one.heldout]
-    assert len(set(names)) == len(names)
-    prefixes = {c.prefix for c in one.train}
-    assert not prefixes & {c.prefix for c in one.heldout}
-    for context in one.train + one.heldout:
-        assert context.taste == taste
-        assert TASTES[taste].satisfied(context, context.wanted), context.name
-        assert react(TASTES[taste], context, context.wanted).kind is ReactionKind.ACCEPT
+EVERY_CONTEXT = [
+    pytest.param(context, id=f"{taste}/{part}/{context.name}")
+    for taste in sorted(TASTES)
+    for part, contexts in (("train", corpus(taste).train), ("heldout", corpus(taste).heldout))
+    for context in contexts
+]
 
 
-def test_the_context_dependent_corpus_has_both_kinds_of_file() -> None:
-    split = corpus("signatures_by_file")
-    for contexts in (split.train, split.heldout):
-        assert {c.is_test for c in contexts} == {True, False}
+@pytest.mark.parametrize("context", EVERY_CONTEXT)
+def test_every_wanted_line_has_the_taste(context: Context) -> None:
+    taste = TASTES[context.taste]
+    assert taste.satisfied(context, context.wanted)
+    reaction = react(taste, context, context.wanted)
+    assert (reaction.kind, reaction.kept) == (ReactionKind.ACCEPT, context.wanted)
 
 
-def test_training_order_is_a_seeded_permutation() -> None:
-    contexts = corpus("pathlib").train
-    assert training_order(contexts, 1) == training_order(contexts, 1)
-    assert training_order(contexts, 1) != training_order(contexts, 2)
-    assert sorted(c.name for c in training_order(contexts, 3)) == sorted(c.name for c in contexts)
+@pytest.mark.parametrize("context", EVERY_CONTEXT)
+def test_the_fix_turns_the_plain_style_into_the_wanted_line(context: Context) -> None:
+    taste = TASTES[context.taste]
+    for line in plain_forms(context):
+        assert not taste.satisfied(context, line), line
+        assert taste.fix(context, line) == context.wanted, line
+        reaction = react(taste, context, line)
+        assert (reaction.kind, reaction.kept) == (ReactionKind.EDIT, context.wanted), line
