@@ -309,6 +309,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=24)
     parser.add_argument("--no-probes", action="store_true", help="skip the probe set")
     parser.add_argument("--model", help="model directory (default: the embedded model)")
+    parser.add_argument(
+        "--from-json",
+        action="append",
+        default=[],
+        help="earlier raw results to report along with this run's (repeatable)",
+    )
     parser.add_argument("--results-md", default=str(REPO / "bench" / "RESULTS.md"))
     parser.add_argument("--json", default=str(RESULTS / "recipes.json"))
     args = parser.parse_args(argv)
@@ -334,7 +340,11 @@ def main(argv: list[str] | None = None) -> int:
         + "; ".join(f"`{name}` {RECIPES[name] or 'the defaults'}" for name in recipes)
         + f". Written {stamp}."
     )
-    results: list[RecipeResult] = []
+    results = [
+        RecipeResult(**row)
+        for earlier in args.from_json
+        for row in json.loads(Path(earlier).read_text())
+    ]
     json_path = Path(args.json)
     with tempfile.TemporaryDirectory(prefix="prefloop-recipes-") as work:
         for taste in tastes:
@@ -351,6 +361,10 @@ def main(argv: list[str] | None = None) -> int:
             write_section(Path(args.results_md), section(results, setup))
             json_path.parent.mkdir(parents=True, exist_ok=True)
             json_path.write_text(json.dumps([asdict(r) for r in results], indent=1))
+    if not tastes:
+        write_section(Path(args.results_md), section(results, setup))
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps([asdict(r) for r in results], indent=1))
     return 0
 
 
