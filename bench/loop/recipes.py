@@ -54,6 +54,10 @@ RECIPES: dict[str, dict[str, Any]] = {
     "adaptive-dpo": {"sft_weight": 0.0},
     # The adaptive rate and the step floor, DPO plus the supervised loss on the chosen text.
     "adaptive-dpo+sft": {},
+    # The same at half the small-data rate: less change to everything else.
+    "adaptive-half-rate+sft": {"auto_learning_rate": 5e-4},
+    # Half the rate, DPO alone.
+    "adaptive-half-rate-dpo": {"auto_learning_rate": 5e-4, "sft_weight": 0.0},
 }
 """Candidate recipes, as overrides of the training defaults (``reference`` is ``base``
 for all: a fresh adapter on all the pairs)."""
