@@ -78,6 +78,7 @@ class RecipeResult:
     edit_distance: float
     acceptance: float
     syntax_valid: float | None
+    degenerate: int | None = None
 
 
 def _suggest(
@@ -167,7 +168,7 @@ def _load(model_dir: str, adapter: Path | None = None) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def _syntax_valid(model: Any, tokenizer: Any) -> float:
+def _probe_counts(model: Any, tokenizer: Any) -> tuple[float, int]:
     from prefloop.settings import Settings
     from prefloop.train_config import TrainConfig
     from prefloop.trainer.probing import load_probes, run_probes
@@ -177,7 +178,9 @@ def _syntax_valid(model: Any, tokenizer: Any) -> float:
     results = run_probes(
         model, tokenizer, probes, settings=Settings(), max_tokens=config.probe_max_tokens
     )
-    return sum(bool(r.get("syntax_valid")) for r in results) / len(results)
+    parsed = [r for r in results if "syntax_valid" in r]
+    valid = sum(bool(r["syntax_valid"]) for r in parsed) / len(parsed)
+    return valid, sum(bool(r["degenerate"]) for r in results)
 
 
 def _figures(scored: Sequence[Scored]) -> tuple[float, float, float]:
@@ -219,6 +222,7 @@ def run_taste(
         )
     ]
     share, distance, acceptance = _figures(base_scored)
+    valid, degenerate = _probe_counts(model, tokenizer) if probes else (None, None)
     results = [
         RecipeResult(
             taste,
@@ -231,7 +235,8 @@ def run_taste(
             share,
             distance,
             acceptance,
-            _syntax_valid(model, tokenizer) if probes else None,
+            valid,
+            degenerate,
         )
     ]
     report(f"{taste}: {len(train)} contexts, {len(pairs)} pairs; base: {results[0]}")
@@ -248,6 +253,7 @@ def run_taste(
             )
         ]
         share, distance, acceptance = _figures(scored)
+        valid, degenerate = _probe_counts(model, tokenizer) if probes else (None, None)
         plan = config.plan(len(pairs))
         results.append(
             RecipeResult(
@@ -261,7 +267,8 @@ def run_taste(
                 share,
                 distance,
                 acceptance,
-                _syntax_valid(model, tokenizer) if probes else None,
+                valid,
+                degenerate,
             )
         )
         report(f"{taste}: {results[-1]}")
@@ -278,15 +285,16 @@ def section(results: Sequence[RecipeResult], setup: str) -> str:
         setup,
         "",
         "| taste | recipe | pairs | steps | rate | train s | with the taste | edit distance "
-        "| acceptance | probe syntax-valid |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| acceptance | probe syntax-valid | probes empty or repetitive |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         syntax = "–" if r.syntax_valid is None else f"{r.syntax_valid:.2f}"
+        degenerate = "–" if r.degenerate is None else str(r.degenerate)
         lines.append(
             f"| {r.taste} | {r.recipe} | {r.pairs} | {r.steps} | "
             f"{r.learning_rate:.1e} | {r.train_seconds:.0f} | {r.taste_share:.0%} | "
-            f"{r.edit_distance:.3f} | {r.acceptance:.0%} | {syntax} |"
+            f"{r.edit_distance:.3f} | {r.acceptance:.0%} | {syntax} | {degenerate} |"
         )
     lines += ["", END]
     return "\n".join(lines)
