@@ -240,6 +240,9 @@ class TrainingRun(TypedDict):
     reference_model: str | None
     pid: int | None
     log_path: str | None
+    users: dict[str, Any] | None
+    """With ``train_adapters = per_user``: each user's outcome (skipped and why, or the
+    candidate, the version it was judged against, the gate's verdict and reasons)."""
 
 
 class RunList(_Wire):
