@@ -93,8 +93,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         ]
         print(json.dumps({"current": current_id, "users": users, "versions": rows}, indent=2))
         return 0
+    # The USER column appears once some version belongs to one user.
+    scoped = any(v.for_user is not None for v in versions)
     header = ("", "VERSION", "USER", "STATUS", "PARENT", "CREATED", "METRICS")
-    table = [header]
+    table: list[tuple[str, ...]] = [header]
     for v in versions:
         status = v.status if v.files_present else f"{v.status} (pruned)"
         table.append(
@@ -111,7 +113,9 @@ def cmd_models(args: argparse.Namespace) -> int:
     table.append(
         ("*" if current_id == registry.BASE else "", registry.BASE, "(shared)", "", "", "", "")
     )
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    if not scoped:
+        table = [row[:2] + row[3:] for row in table]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         print(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
