@@ -240,6 +240,9 @@ class TrainingRun(TypedDict):
     reference_model: str | None
     pid: int | None
     log_path: str | None
+    users: dict[str, Any] | None
+    """With ``train_adapters = per_user``: each user's outcome (skipped and why, or the
+    candidate, the version it was judged against, the gate's verdict and reasons)."""
 
 
 class RunList(_Wire):
@@ -522,7 +525,10 @@ class VersionEntry(_Wire):
     run_id: str | None = Field(description="The training run that made it.")
     metrics: dict[str, Any]
     files: bool = Field(description="Its adapter files are still on disk (not pruned).")
-    served: bool = Field(description="The engine serves it now.")
+    served: bool = Field(description="The engine serves it now (to everyone, or to its user).")
+    user: str | None = Field(
+        default=None, description="The one user it was trained for and is served to; None: shared."
+    )
 
 
 class ModelsAnswer(_Wire):
@@ -532,6 +538,10 @@ class ModelsAnswer(_Wire):
         description="What `/admin/rollback` would serve; None when `base` is promoted."
     )
     versions: list[VersionEntry] = Field(description="Newest first.")
+    user_versions: dict[str, str] = Field(
+        default_factory=dict,
+        description="Each user with a promoted version of their own, and that version.",
+    )
 
 
 class SwapAnswer(_Wire):
@@ -553,6 +563,10 @@ class ServingAnswer(_Wire):
     promoted: str = Field(description="The version the registry says to serve.")
     swap: SwapAnswer | None = Field(description="The swap this request made; None: no change.")
     error: str | None = Field(description="The swap's error, when the engine refused it.")
+    user: str | None = Field(default=None, description="The user the request was about.")
+    user_version: str | None = Field(
+        default=None, description="The version that user is served now (theirs or the shared)."
+    )
 
 
 AdminRefusal = Literal["unknown_version", "not_promotable", "refused_by_engine", "invalid"]

@@ -11,6 +11,12 @@ the ``promotions`` history in one transaction: they succeed whole or change noth
 The service serves :func:`current` (``None`` means the bare base model) and is told about
 changes by a best-effort ``POST /admin/reload``; it also polls.
 
+A version may be trained for one user (``for_user``, with ``train_adapters = per_user``).
+Each user then has a scope of their own: promoting such a version retires only that
+user's previous one, a rollback with ``user`` moves back only in that user's history, and
+the version served to a user (:func:`served_to`) is their newest promoted version, else
+the shared one (:func:`current`).
+
 The rows and their SQL live in :mod:`prefloop.store.versions`; this module holds the
 rules and the adapter files.
 """
@@ -37,6 +43,7 @@ from prefloop.settings import Settings
 from prefloop.store import versions as records
 from prefloop.store.timestamps import utcnow
 from prefloop.store.versions import BASE as BASE
+from prefloop.store.versions import SHARED as SHARED
 from prefloop.store.versions import Promotion as Promotion
 from prefloop.store.versions import Version as Version
 
@@ -81,20 +88,31 @@ def _get(conn: sqlite3.Connection, version_id: str) -> Version:
     return version
 
 
-def _current(conn: sqlite3.Connection) -> Version | None:
-    promoted = records.promoted(conn)
-    if not promoted:
-        return None
-    # Exactly one row is promoted; should a hand edit leave several, the newest wins.
-    return max(promoted, key=lambda v: (v.promoted_at or "", v.number))
+def _newest(promoted: list[Version]) -> Version | None:
+    # Exactly one row per scope is promoted; should a hand edit leave several, the newest wins.
+    return max(promoted, key=lambda v: (v.promoted_at or "", v.number), default=None)
 
 
-def _served_stack(conn: sqlite3.Connection) -> list[str]:
-    """Versions a rollback can return to, oldest first, the served one last.
+def _current(conn: sqlite3.Connection, for_user: str | None = None) -> Version | None:
+    """The promoted version of one scope: the shared one, or ``for_user``'s own."""
+    return _newest(records.promoted(conn, for_user))
 
-    Replays the history: a promotion pushes, a rollback pops back to its target."""
+
+def _user_versions(conn: sqlite3.Connection) -> dict[str, Version]:
+    by_user: dict[str, list[Version]] = {}
+    for version in records.promoted_for_users(conn):
+        by_user.setdefault(str(version.for_user), []).append(version)
+    return {user: v for user, versions in by_user.items() if (v := _newest(versions))}
+
+
+def _served_stack(conn: sqlite3.Connection, for_user: str | None = None) -> list[str]:
+    """Versions a rollback of one scope can return to, oldest first, the served one last.
+
+    Replays that scope's history: a promotion pushes, a rollback pops back to its target."""
     stack: list[str] = []
     for event in records.promotions(conn):
+        if event.for_user != for_user:
+            continue
         if event.action == "promote":
             stack.append(event.to_version)
         elif event.action == "rollback":
@@ -103,10 +121,15 @@ def _served_stack(conn: sqlite3.Connection) -> list[str]:
     return stack
 
 
-def _rollback_target(conn: sqlite3.Connection, served: Version | None) -> str:
+def _rollback_target(
+    conn: sqlite3.Connection, served: Version | None, for_user: str | None = None
+) -> str:
+    """The version a rollback of the scope would serve; when none is left, ``base`` for
+    the shared scope and :data:`SHARED` for a user's."""
+    bottom = BASE if for_user is None else SHARED
     if served is None:
-        return BASE
-    stack = _served_stack(conn)
+        return bottom
+    stack = _served_stack(conn, for_user)
     while stack and stack[-1] == served.id:
         stack.pop()
     for version_id in reversed(stack):
@@ -118,7 +141,7 @@ def _rollback_target(conn: sqlite3.Connection, served: Version | None) -> str:
             continue
         if candidate.status != "rejected" and candidate.files_present:
             return version_id
-    return BASE
+    return bottom
 
 
 # ---- adapter files -------------------------------------------------------------------
@@ -195,11 +218,13 @@ def register(
     base_model: str,
     metrics: dict[str, Any],
     status: str = "candidate",
+    for_user: str | None = None,
 ) -> Version:
     """Move a saved adapter into the registry as the next version.
 
     ``status`` is ``candidate`` or ``rejected``; ``promoted`` registers and then
-    promotes (without notifying the service)."""
+    promotes (without notifying the service). ``for_user``: the version is that user's
+    own (None: shared by everyone)."""
     if status not in ("candidate", "rejected", "promoted"):
         raise RegistryError(f"cannot register a version as {status!r}")
     staged = Path(staged).resolve()
@@ -230,6 +255,7 @@ def register(
                 status="rejected" if status == "rejected" else "candidate",
                 run_id=run_id,
                 metrics=metrics,
+                for_user=for_user,
             )
             # The write lock is held: no other register can take this id meanwhile.
             os.rename(staged, target)
@@ -274,27 +300,30 @@ def _switch(
     served: Version | None,
     target: str,
     reason: str | None,
+    for_user: str | None = None,
 ) -> None:
     now = utcnow()
     if served is not None:
-        records.retire_promoted(conn)
-    if target != BASE:
+        records.retire_promoted(conn, for_user)
+    if target not in (BASE, SHARED):
         records.set_promoted(conn, target, now)
     records.add_promotion(
         conn,
         created_at=now,
         user=settings.user,
         action=action,
-        from_version=served.id if served else BASE,
+        from_version=served.id if served else (BASE if for_user is None else SHARED),
         to_version=target,
         reason=reason,
+        for_user=for_user,
     )
 
 
 def promote(
     settings: Settings, version_id: str, *, notify: bool = True, reason: str | None = None
 ) -> Version:
-    """Make ``version_id`` the served version; the one served before is retired."""
+    """Make ``version_id`` the served version of its scope (shared, or its user's); the
+    one that scope served before is retired."""
     if version_id == BASE:
         raise NotPromotable(
             "base is not a registered version: `rollback` returns to it when no earlier "
@@ -313,9 +342,15 @@ def promote(
                 check_adapter_dir(Path(version.adapter_path))
             except RegistryError as exc:
                 raise NotPromotable(f"{version_id} cannot be served: {exc}") from None
-            served = _current(conn)
+            served = _current(conn, version.for_user)
             _switch(
-                conn, settings, action="promote", served=served, target=version_id, reason=reason
+                conn,
+                settings,
+                action="promote",
+                served=served,
+                target=version_id,
+                reason=reason,
+                for_user=version.for_user,
             )
         version = _get(conn, version_id)
     log.info("promoted %s", version_id)
@@ -325,30 +360,70 @@ def promote(
     return version
 
 
-def rollback(settings: Settings, *, notify: bool = True, reason: str | None = None) -> str:
-    """Serve the version promoted before the current one (or the base model); returns it."""
+def rollback(
+    settings: Settings,
+    *,
+    notify: bool = True,
+    reason: str | None = None,
+    user: str | None = None,
+) -> str:
+    """Serve the version promoted before the current one (or the base model); returns it.
+
+    With ``user``: only that user's own versions are concerned; when none of them is left
+    the user is served the shared version again and :data:`SHARED` is returned."""
     with records.opened(settings.db_path) as conn, records.write(conn):
-        served = _current(conn)
+        served = _current(conn, user)
         if served is None:
+            if user is not None:
+                raise NotPromotable(
+                    f"nothing to roll back for user {user!r}: they are served the shared version"
+                )
             raise NotPromotable("nothing to roll back: the base model is served")
-        target = _rollback_target(conn, served)
-        _switch(conn, settings, action="rollback", served=served, target=target, reason=reason)
-    log.info("rolled back from %s to %s", served.id, target)
+        target = _rollback_target(conn, served, user)
+        _switch(
+            conn,
+            settings,
+            action="rollback",
+            served=served,
+            target=target,
+            reason=reason,
+            for_user=user,
+        )
+    log.info(
+        "rolled back %s from %s to %s",
+        "the shared version" if user is None else f"user {user}",
+        served.id,
+        target,
+    )
     if notify:
         _notify_logged(settings)
     return target
 
 
 def current(settings: Settings) -> Version | None:
-    """The promoted version, or ``None`` when the base model is served."""
+    """The promoted shared version, or ``None`` when the base model is served."""
     with records.opened(settings.db_path) as conn:
         return _current(conn)
 
 
-def rollback_target(settings: Settings) -> str:
-    """The version :func:`rollback` would serve now (``base`` when none is left)."""
+def user_versions(settings: Settings) -> dict[str, Version]:
+    """Each user's own promoted version, for the users who have one."""
     with records.opened(settings.db_path) as conn:
-        return _rollback_target(conn, _current(conn))
+        return _user_versions(conn)
+
+
+def served_to(settings: Settings, user: str) -> Version | None:
+    """The version served to ``user``: their own promoted version, else the shared one
+    (``None``: the base model)."""
+    with records.opened(settings.db_path) as conn:
+        return _current(conn, user) or _current(conn)
+
+
+def rollback_target(settings: Settings, user: str | None = None) -> str:
+    """The version :func:`rollback` would serve now (``base`` when none is left; for a
+    ``user``, :data:`SHARED` when none of their own is left)."""
+    with records.opened(settings.db_path) as conn:
+        return _rollback_target(conn, _current(conn, user), user)
 
 
 def get(settings: Settings, version_id: str) -> Version:
@@ -379,11 +454,13 @@ def prune(settings: Settings) -> list[str]:
     with records.opened(settings.db_path) as conn:
         with records.write(conn):
             versions = records.all_versions(conn)
-            served = _current(conn)
             protected = {v.id for v in versions[: settings.registry_keep]}
-            protected.add(_rollback_target(conn, served))
-            if served is not None:
-                protected.add(served.id)
+            scopes: list[str | None] = [None, *_user_versions(conn)]
+            for scope in scopes:
+                served = _current(conn, scope)
+                protected.add(_rollback_target(conn, served, scope))
+                if served is not None:
+                    protected.add(served.id)
             doomed = [v for v in versions if v.id not in protected and v.pruned_at is None]
             records.set_pruned(conn, [v.id for v in doomed], utcnow())
         # Files go after the commit: a crash in between leaves files that a later prune

@@ -250,6 +250,15 @@ class Settings(BaseSettings):
             "or a five-field cron expression (`cron:0 3 * * *` or just `0 3 * * *`)."
         ),
     )
+    train_adapters: Literal["shared", "per_user"] = Field(
+        default="shared",
+        description=(
+            "`shared`: one adapter trained on every user's pairs, served to all. `per_user`: "
+            "each run trains, gates and promotes one adapter per user with enough pairs (their "
+            "own train and held-out pairs); a user is served their own promoted version, else "
+            "the shared one (transformers engine only)."
+        ),
+    )
     train_min_new_pairs: int = Field(
         default=50,
         ge=1,

@@ -66,7 +66,18 @@ class PromoteRequest(BaseModel):
     version: str = Field(min_length=1, max_length=64, description="A registered version, `vN`.")
 
 
-def _version_entry(version: registry.Version, served: str) -> VersionEntry:
+class RollbackRequest(BaseModel):
+    user: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Roll back only this user's own version (None: the shared one).",
+    )
+
+
+def _version_entry(
+    version: registry.Version, served: str, user_versions: dict[str, str]
+) -> VersionEntry:
     return VersionEntry(
         id=version.id,
         status=version.status,
@@ -77,16 +88,26 @@ def _version_entry(version: registry.Version, served: str) -> VersionEntry:
         run_id=version.run_id,
         metrics=version.metrics,
         files=version.files_present,
-        served=version.id == served,
+        served=(
+            version.id == served
+            if version.for_user is None
+            else user_versions.get(version.for_user) == version.id
+        ),
+        user=version.for_user,
     )
 
 
-def _serving(state: Any, record: Any) -> ServingAnswer:
+def _serving(state: Any, record: Any, user: str | None = None) -> ServingAnswer:
+    error = record.error if record is not None else None
+    if user is not None and error is None:
+        error = state.swapper.user_errors.get(user)
     return ServingAnswer(
         model_version=state.engine.version,
         promoted=state.swapper.registry_version,
         swap=SwapAnswer.model_validate(asdict(record)) if record is not None else None,
-        error=record.error if record is not None else None,
+        error=error,
+        user=user,
+        user_version=state.engine.version_for(user) if user is not None else None,
     )
 
 
@@ -125,11 +146,13 @@ async def models(request: Request) -> ModelsAnswer:
     versions = await asyncio.to_thread(registry.list_versions, settings)
     target = await asyncio.to_thread(registry.rollback_target, settings)
     served = state.engine.version
+    user_versions = state.engine.user_versions
     return ModelsAnswer(
         served=served,
         promoted=state.swapper.registry_version,
         rollback_to=target if state.swapper.registry_version != registry.BASE else None,
-        versions=[_version_entry(v, served) for v in versions],
+        versions=[_version_entry(v, served, user_versions) for v in versions],
+        user_versions=user_versions,
     )
 
 
@@ -140,9 +163,11 @@ async def promote(body: PromoteRequest, request: Request) -> ServingAnswer:
     state = _state(request)
     settings = state.settings
     try:
-        await asyncio.to_thread(registry.promote, settings, body.version, notify=False)
+        version = await asyncio.to_thread(registry.promote, settings, body.version, notify=False)
     except RegistryError as exc:
         raise _refuse(exc) from None
+    if version.for_user is not None:
+        return await _promoted_for_user(state, version.id, version.for_user)
     record = await _serve(state, "promote", body.version)
     if record is not None and record.error:
         await asyncio.to_thread(
@@ -160,14 +185,55 @@ async def promote(body: PromoteRequest, request: Request) -> ServingAnswer:
     return _serving(state, record)
 
 
+async def _promoted_for_user(state: Any, version: str, user: str) -> ServingAnswer:
+    """Serve a user's newly promoted version; refused by the engine: 422 and that user's
+    promotion is rolled back."""
+    await state.swapper.sync("promote", retry=True)
+    error = state.swapper.user_errors.get(user)
+    if not state.swapper.per_user:
+        error = (
+            "this service serves no user's own version (train_adapters is "
+            f"{state.settings.train_adapters}, engine {state.engine.name})"
+        )
+    if state.engine.version_for(user) != version:
+        error = error or f"the service does not serve {version} to {user}"
+        await asyncio.to_thread(
+            registry.rollback,
+            state.settings,
+            notify=False,
+            reason=f"refused by the service: {error}"[:500],
+            user=user,
+        )
+        await state.swapper.sync("rollback")
+        raise HTTPException(
+            status_code=ADMIN_REFUSAL_STATUS["refused_by_engine"],
+            detail=f"{version} was refused and not promoted for {user}; they are still served "
+            f"{state.engine.version_for(user)}: {error}",
+        )
+    return _serving(state, None, user)
+
+
 @router.post("/rollback")
-async def rollback(request: Request) -> ServingAnswer:
-    """Serve the version promoted before the current one (or the base model)."""
+async def rollback(request: Request, body: RollbackRequest | None = None) -> ServingAnswer:
+    """Serve the version promoted before the current one (or the base model). With a
+    ``user``: only that user's own versions move back; with none left they are served the
+    shared version."""
     state = _state(request)
+    user = body.user if body is not None else None
     try:
-        target = await asyncio.to_thread(registry.rollback, state.settings, notify=False)
+        target = await asyncio.to_thread(registry.rollback, state.settings, notify=False, user=user)
     except RegistryError as exc:
         raise _refuse(exc) from None
+    if user is not None:
+        await state.swapper.sync("rollback", retry=True)
+        if user in state.swapper.user_errors:
+            raise HTTPException(
+                status_code=ADMIN_REFUSAL_STATUS["refused_by_engine"],
+                detail=f"rolled back {user} to {target} in the registry but the engine refused "
+                f"it; they are still served {state.engine.version_for(user)}: "
+                f"{state.swapper.user_errors[user]}",
+            )
+        return _serving(state, None, user)
     record = await _serve(state, "rollback", target)
     if record is not None and record.error:
         raise HTTPException(

@@ -278,6 +278,10 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Any:
             "trainer": state.training.describe(),
             "swap": state.swapper.describe(),
         }
+        if state.swapper.per_user:
+            # Users served a version of their own (the first few by name) and how many.
+            body["user_versions"] = state.swapper.served_users()
+            body["user_versions_total"] = len(state.engine.user_versions)
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
     @app.get("/metrics")

@@ -85,8 +85,9 @@ class SuggestionService:
             stop=tuple(prompt.stop),
             single_line=req.mode == "single_line",
         )
-        version = self.engine.version
-        task = asyncio.create_task(self.engine.generate(prompt.text, params))
+        user = req.user or self.settings.user
+        version = self.engine.version_for(user)
+        task = asyncio.create_task(self.engine.generate(prompt.text, params, user))
         key = req.session_id
         if key:
             older = self._inflight.get(key)
@@ -117,7 +118,7 @@ class SuggestionService:
         self.writer.add_suggestion(
             suggestion_row(
                 suggestion_id=suggestion_id,
-                user=req.user or self.settings.user,
+                user=user,
                 session_id=req.session_id,
                 client_request_id=req.client_request_id,
                 language=req.language,

@@ -49,6 +49,7 @@ def test_fresh_database_gets_every_table_with_common_columns(tmp_path: Path) -> 
         "m004_registry",
         "m005_training_runs",
         "m006_pair_split_users",
+        "m007_user_versions",
     ]
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
@@ -73,6 +74,7 @@ def test_migrations_are_idempotent_and_keep_data(tmp_path: Path) -> None:
         "m004_registry",
         "m005_training_runs",
         "m006_pair_split_users",
+        "m007_user_versions",
     ]
     with Store(db) as store:
         row = store.get_suggestion("s1")

@@ -27,7 +27,9 @@ def add_parsers(sub: Subcommands, common: argparse.ArgumentParser) -> None:
     )
 
     models = sub.add_parser(
-        "models", parents=[common], help="list model versions (* marks the promoted one)"
+        "models",
+        parents=[common],
+        help="list model versions (* marks the promoted ones; USER: a user's own version)",
     )
     models.add_argument("--format", choices=["table", "json"], default="table")
     models.set_defaults(func=cmd_models)
@@ -40,6 +42,11 @@ def add_parsers(sub: Subcommands, common: argparse.ArgumentParser) -> None:
 
     rollback = sub.add_parser(
         "rollback", parents=[common, server], help="serve the previously promoted version"
+    )
+    rollback.add_argument(
+        "--user",
+        help="roll back only this user's own version (train_adapters = per_user); with none "
+        "of theirs left they are served the shared version",
     )
     rollback.set_defaults(func=cmd_rollback)
 
@@ -63,6 +70,11 @@ def cmd_models(args: argparse.Namespace) -> int:
     versions = registry.list_versions(settings)
     current = registry.current(settings)
     current_id = current.id if current else registry.BASE
+    users = {user: v.id for user, v in registry.user_versions(settings).items()}
+
+    def served(v: registry.Version) -> bool:
+        return v.id == (current_id if v.for_user is None else users.get(v.for_user))
+
     if args.format == "json":
         rows = [
             {
@@ -74,28 +86,36 @@ def cmd_models(args: argparse.Namespace) -> int:
                 "run_id": v.run_id,
                 "metrics": v.metrics,
                 "files": v.files_present,
-                "current": v.id == current_id,
+                "current": served(v),
+                "user": v.for_user,
             }
             for v in versions
         ]
-        print(json.dumps({"current": current_id, "versions": rows}, indent=2))
+        print(json.dumps({"current": current_id, "users": users, "versions": rows}, indent=2))
         return 0
-    header = ("", "VERSION", "STATUS", "PARENT", "CREATED", "METRICS")
-    table = [header]
+    # The USER column appears once some version belongs to one user.
+    scoped = any(v.for_user is not None for v in versions)
+    header = ("", "VERSION", "USER", "STATUS", "PARENT", "CREATED", "METRICS")
+    table: list[tuple[str, ...]] = [header]
     for v in versions:
         status = v.status if v.files_present else f"{v.status} (pruned)"
         table.append(
             (
-                "*" if v.id == current_id else "",
+                "*" if served(v) else "",
                 v.id,
+                v.for_user or "(shared)",
                 status,
                 v.parent,
                 v.created_at[:19].replace("T", " "),
                 _summary(v.metrics),
             )
         )
-    table.append(("*" if current_id == registry.BASE else "", registry.BASE, "", "", "", ""))
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    table.append(
+        ("*" if current_id == registry.BASE else "", registry.BASE, "(shared)", "", "", "", "")
+    )
+    if not scoped:
+        table = [row[:2] + row[3:] for row in table]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         print(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
@@ -124,14 +144,18 @@ def cmd_promote(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     existing_db(settings)
     try:
-        before = registry.current(settings)
+        user = registry.get(settings, args.version).for_user
+        before = registry.current(settings) if user is None else registry.served_to(settings, user)
         version = registry.promote(settings, args.version, notify=False)
     except registry.RegistryError as exc:
         raise CommandError(str(exc)) from None
     was = before.id if before else registry.BASE
-    print(f"promoted {version.id} (was {was})")
+    scope = "" if user is None else f" for user {user}"
+    print(f"promoted {version.id}{scope} (was {was})")
     if _tell_service(settings, version.id) != 0:
-        back = registry.rollback(settings, notify=False, reason="refused by the running service")
+        back = registry.rollback(
+            settings, notify=False, reason="refused by the running service", user=user
+        )
         raise CommandError(
             f"{version.id} was refused by the service; the registry is back on {back}"
         )
@@ -143,12 +167,19 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     existing_db(settings)
+    user = args.user
     try:
-        before = registry.current(settings)
-        target = registry.rollback(settings, notify=False)
+        before = (
+            registry.current(settings)
+            if user is None
+            else registry.user_versions(settings).get(user)
+        )
+        target = registry.rollback(settings, notify=False, user=user)
     except registry.RegistryError as exc:
         raise CommandError(str(exc)) from None
-    print(f"rolled back from {before.id if before else registry.BASE} to {target}")
+    scope = "" if user is None else f" user {user}"
+    was = before.id if before else registry.BASE
+    print(f"rolled back{scope} from {was} to {target}")
     if _tell_service(settings, target) != 0:
         raise CommandError(f"the service could not serve {target}; see its /healthz")
     return 0

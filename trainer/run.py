@@ -17,11 +17,14 @@ import hashlib
 import logging
 import os
 import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from prefloop import registry
-from prefloop.protocol import PairCounts
+from prefloop.protocol import GateResult, PairCounts
 from prefloop.settings import Settings
 from prefloop.store import migrate, utcnow
 from prefloop.store import runs as stored_runs
@@ -80,6 +83,27 @@ def heldout_shortfall(settings: Settings, train: int, heldout: int) -> str | Non
     )
 
 
+def shortfall(settings: Settings, train: int, heldout: int) -> str | None:
+    """Why ``train`` + ``heldout`` pairs cannot make a run (None when they can): no
+    training pairs, or too few held out (:func:`heldout_shortfall`)."""
+    if train == 0:
+        return "no training pairs"
+    return heldout_shortfall(settings, train, heldout)
+
+
+def user_shortfalls(settings: Settings, config: TrainConfig) -> dict[str, str | None]:
+    """For ``train_adapters = per_user``: each user with pairs, and why their pairs cannot
+    make a candidate of their own (None: they can)."""
+    return {
+        user: shortfall(
+            settings,
+            min(counts["train"], config.max_train_pairs),
+            min(counts["heldout"], config.max_heldout_pairs),
+        )
+        for user, counts in sorted(stored_runs.pair_counts_by_user(settings.db_path).items())
+    }
+
+
 def prepare_run(
     settings: Settings,
     run_id: str,
@@ -93,7 +117,8 @@ def prepare_run(
 
     The caller holds the training lock. Raises :class:`NotEnoughPairs` (recording nothing)
     when there are no training pairs, fewer held-out pairs than the gate's floor (see
-    :func:`heldout_shortfall`; ``force`` does not lift it) or, unless ``force``, fewer than
+    :func:`heldout_shortfall`; ``force`` does not lift it; with ``train_adapters =
+    per_user``: no user whose own pairs reach it) or, unless ``force``, fewer than
     ``train_min_new_pairs`` new ones. Returns the pairs available.
     """
     from prefloop.trainer.pairs import build_pairs
@@ -108,13 +133,23 @@ def prepare_run(
     counts = stored_runs.pair_counts(settings.db_path)
     if counts["train"] == 0:
         raise NotEnoughPairs("no training pairs yet: the feedback log has none to offer")
-    refusal = heldout_shortfall(
-        settings,
-        min(counts["train"], config.max_train_pairs),
-        min(counts["heldout"], config.max_heldout_pairs),
-    )
-    if refusal:
-        raise NotEnoughPairs(refusal)
+    data: dict[str, Any] = {"pairs_available": counts, "build": build}
+    if settings.train_adapters == "per_user":
+        reasons = user_shortfalls(settings, config)
+        if all(reasons.values()):
+            raise NotEnoughPairs(
+                "no user has enough pairs for an adapter of their own: "
+                + "; ".join(f"{user}: {reason}" for user, reason in reasons.items())
+            )
+        data["users"] = {user: reason or "trainable" for user, reason in reasons.items()}
+    else:
+        refusal = heldout_shortfall(
+            settings,
+            min(counts["train"], config.max_train_pairs),
+            min(counts["heldout"], config.max_heldout_pairs),
+        )
+        if refusal:
+            raise NotEnoughPairs(refusal)
     if not force and counts["new"] < settings.train_min_new_pairs:
         raise NotEnoughPairs(
             f"only {counts['new']} new pair(s) since the last run; "
@@ -126,7 +161,7 @@ def prepare_run(
         run_id,
         user=settings.user,
         config=config.as_dict(),
-        data={"pairs_available": counts, "build": build},
+        data=data,
         reason=reason,
         log_path=run_log_path(settings, run_id),
         pid=pid,
@@ -197,86 +232,84 @@ def error_summary(exc: BaseException) -> str:
     return str(redact(text))[:500]
 
 
-def run_in_process(
+@dataclass
+class Candidate:
+    """What training, gating and registering one candidate came to."""
+
+    status: str  # "succeeded" (gate passed) or "rejected"
+    version: str
+    served_before: str
+    gate: GateResult
+    metrics: dict[str, Any]
+    promoted: bool
+
+
+def train_candidate(
     settings: Settings,
     run_id: str,
+    cfg: TrainConfig,
     *,
-    lock_fd: int | None = None,
+    train: list[dict[str, Any]],
+    heldout: list[dict[str, Any]],
+    runlog: logging.Logger,
+    record: Callable[..., None],
     progress: bool = False,
-) -> str:
-    """Carry out a queued run in this process; returns its final status.
+    for_user: str | None = None,
+) -> Candidate:
+    """Train one candidate on ``train``, judge it on ``heldout`` against the version its
+    scope serves now, register it (rejected when the gate fails) and, when it passed and
+    ``train_auto_promote`` is on, promote it.
 
-    ``lock_fd`` is the training lock handed down by :func:`prefloop.training.start_run`;
-    without it the lock is taken here (:class:`RunInProgress` if another run holds it).
-    """
+    ``for_user`` None: the shared adapter; else that user's own, judged against the
+    version served to them. ``record`` receives the run's figures as they become known
+    (the run row's columns: ``model_version``, ``gate``, ``metrics``, ...)."""
     from prefloop.models import model_label, resolve_model
     from prefloop.trainer.gate import evaluate, heldout_floor, thresholds_from_settings
 
-    fd = lock_fd if lock_fd is not None else try_lock(settings)
-    if fd is None:
-        raise RunInProgress("a training run is already running")
-    db = settings.db_path
-    run = stored_runs.get_run(db, run_id)
-    if run is None:
-        release_lock(fd)
-        raise UnknownRun(f"no training run {run_id}")
-    if run["status"] != "queued":
-        release_lock(fd)
-        raise RunError(f"run {run_id} is {run['status']}, not queued")
-    settings.runs_dir.mkdir(parents=True, exist_ok=True)
-    runlog, handler = _file_logger(run_log_path(settings, run_id))
-    _quiet_libraries()
-    staged: Path | None = None
-    status = "failed"
+    current = (
+        registry.current(settings) if for_user is None else registry.served_to(settings, for_user)
+    )
+    parent = current.id if current is not None else registry.BASE
+    parent_adapter = Path(current.adapter_path) if current is not None else None
+    train_from = parent_adapter if cfg.reference == "previous" else None
+    reference = (
+        f"{parent} (frozen copy of the served adapter)"
+        if train_from is not None
+        else "base (adapter disabled)"
+    )
+    record(
+        model_version=parent,
+        parent_version=parent if train_from is not None else registry.BASE,
+        reference_model=reference,
+    )
+    model_path = resolve_model(settings)
+    scope = "" if for_user is None else f" for user {for_user}"
+    runlog.info(
+        "run %s%s: %d train and %d held-out pairs; parent %s; reference %s",
+        run_id,
+        scope,
+        len(train),
+        len(heldout),
+        parent,
+        reference,
+    )
+    refusal = shortfall(settings, len(train), len(heldout))
+    if refusal:
+        raise NotEnoughPairs(refusal)
+    floor = heldout_floor(
+        len(train) + len(heldout),
+        settings.train_gate_min_heldout,
+        settings.train_gate_heldout_share,
+    )
+    staged: Path | None = registry.staging_dir(settings)
     try:
-        stored_runs.update_run(db, run_id, status="running", started_at=utcnow(), pid=os.getpid())
-        cfg = load_config(overrides=run["config"] or {})
-        current = registry.current(settings)
-        parent = current.id if current is not None else registry.BASE
-        parent_adapter = Path(current.adapter_path) if current is not None else None
-        train_from = parent_adapter if cfg.reference == "previous" else None
-        reference = (
-            f"{parent} (frozen copy of the served adapter)"
-            if train_from is not None
-            else "base (adapter disabled)"
-        )
-        stored_runs.update_run(
-            db,
-            run_id,
-            model_version=parent,
-            parent_version=parent if train_from is not None else registry.BASE,
-            reference_model=reference,
-        )
-        model_path = resolve_model(settings)
-        train = stored_runs.load_split(db, "train", cfg.max_train_pairs)
-        heldout = stored_runs.load_split(db, "heldout", cfg.max_heldout_pairs)
-        data = {**(run["data"] or {}), **data_record(train, heldout)}
-        stored_runs.update_run(db, run_id, data=data)
-        runlog.info(
-            "run %s: %d train and %d held-out pairs; parent %s; reference %s",
-            run_id,
-            len(train),
-            len(heldout),
-            parent,
-            reference,
-        )
-        if not train:
-            raise NotEnoughPairs("no training pairs")
-        refusal = heldout_shortfall(settings, len(train), len(heldout))
-        if refusal:
-            raise NotEnoughPairs(refusal)
-        floor = heldout_floor(
-            len(train) + len(heldout),
-            settings.train_gate_min_heldout,
-            settings.train_gate_heldout_share,
-        )
-        staged = registry.staging_dir(settings)
+        assert staged is not None
         device = resolve_device(cfg.device)
         result = _train_with_progress(
             settings, run_id, model_path, train, staged, cfg, train_from, runlog, progress
         )
         metrics = result.metrics()
-        stored_runs.update_run(db, run_id, metrics=metrics)
+        record(metrics=metrics)
         runlog.info(
             "trained %d steps in %.1fs (%.2fs/step), final loss %s",
             result.steps,
@@ -304,85 +337,137 @@ def run_in_process(
             floor=floor,
             seed=cfg.seed,
         )
-        stored_runs.update_run(db, run_id, gate=gate.stored())
-        prefs = gate.preferences
-        runlog.info(
-            "held-out accuracy %.3f (current %.3f), margin %.4f (current %.4f); "
-            "probe syntax-valid %.2f (current %.2f)",
-            prefs.candidate.accuracy,
-            prefs.current.accuracy,
-            prefs.candidate.margin,
-            prefs.current.margin,
-            gate.probes.candidate.syntax_valid_rate,
-            gate.probes.current.syntax_valid_rate,
-        )
-        for mine in prefs.by_user or []:
-            runlog.info(
-                "held-out pairs of user %s: %d, accuracy %.3f (current %.3f), "
-                "margin %.4f (current %.4f)",
-                mine.user or "(unknown)",
-                mine.candidate.pairs,
-                mine.candidate.accuracy,
-                mine.current.accuracy,
-                mine.candidate.margin,
-                mine.current.margin,
-            )
-        for finding in gate.findings:
-            runlog.info(
-                "gate %s %s: %.4g (required %.4g, short by %.4g); %s%s",
-                "pass" if finding.passed else "FAIL",
-                finding.figure,
-                finding.value,
-                finding.required,
-                finding.shortfall,
-                finding.noise,
-                f"; {finding.detail}" if finding.detail else "",
-            )
+        record(gate=gate.stored())
+        _log_gate(runlog, gate)
         version_metrics = {
             "final_loss": result.final_loss,
             "steps": result.steps,
-            "heldout_accuracy": prefs.candidate.accuracy,
-            "heldout_margin": prefs.candidate.margin,
+            "heldout_accuracy": gate.preferences.candidate.accuracy,
+            "heldout_margin": gate.preferences.candidate.margin,
         }
-        base_model = model_label(settings)
-        version_parent = parent if train_from is not None else registry.BASE
-        if gate.passed:
-            version = registry.register(
-                settings,
-                staged,
-                run_id=run_id,
-                parent=version_parent,
-                base_model=base_model,
-                metrics=version_metrics,
-            )
-            staged = None
-            runlog.info("gate passed; registered %s", version.id)
-            if settings.train_auto_promote:
-                registry.promote(settings, version.id, reason=f"training run {run_id}")
-                runlog.info("promoted %s", version.id)
-            status = "succeeded"
-        else:
-            version = registry.register(
-                settings,
-                staged,
-                run_id=run_id,
-                parent=version_parent,
-                base_model=base_model,
-                metrics=version_metrics,
-                status="rejected",
-            )
-            staged = None
-            runlog.info(
-                "gate failed (%s); %s kept as rejected", "; ".join(gate.reasons), version.id
-            )
-            status = "rejected"
-        stored_runs.update_run(
-            db,
-            run_id,
-            status=status,
-            candidate_version=version.id,
-            finished_at=utcnow(),
+        version = registry.register(
+            settings,
+            staged,
+            run_id=run_id,
+            parent=parent if train_from is not None else registry.BASE,
+            base_model=model_label(settings),
+            metrics=version_metrics,
+            status="candidate" if gate.passed else "rejected",
+            for_user=for_user,
         )
+        staged = None
+    finally:
+        if staged is not None:
+            shutil.rmtree(staged, ignore_errors=True)
+    promoted = False
+    if gate.passed:
+        runlog.info("gate passed; registered %s%s", version.id, scope)
+        if settings.train_auto_promote:
+            registry.promote(settings, version.id, reason=f"training run {run_id}")
+            runlog.info("promoted %s%s", version.id, scope)
+            promoted = True
+    else:
+        runlog.info(
+            "gate failed (%s); %s kept as rejected%s", "; ".join(gate.reasons), version.id, scope
+        )
+    return Candidate(
+        status="succeeded" if gate.passed else "rejected",
+        version=version.id,
+        served_before=parent,
+        gate=gate,
+        metrics=metrics,
+        promoted=promoted,
+    )
+
+
+def _log_gate(runlog: logging.Logger, gate: GateResult) -> None:
+    prefs = gate.preferences
+    runlog.info(
+        "held-out accuracy %.3f (current %.3f), margin %.4f (current %.4f); "
+        "probe syntax-valid %.2f (current %.2f)",
+        prefs.candidate.accuracy,
+        prefs.current.accuracy,
+        prefs.candidate.margin,
+        prefs.current.margin,
+        gate.probes.candidate.syntax_valid_rate,
+        gate.probes.current.syntax_valid_rate,
+    )
+    for mine in prefs.by_user or []:
+        runlog.info(
+            "held-out pairs of user %s: %d, accuracy %.3f (current %.3f), "
+            "margin %.4f (current %.4f)",
+            mine.user or "(unknown)",
+            mine.candidate.pairs,
+            mine.candidate.accuracy,
+            mine.current.accuracy,
+            mine.candidate.margin,
+            mine.current.margin,
+        )
+    for finding in gate.findings:
+        runlog.info(
+            "gate %s %s: %.4g (required %.4g, short by %.4g); %s%s",
+            "pass" if finding.passed else "FAIL",
+            finding.figure,
+            finding.value,
+            finding.required,
+            finding.shortfall,
+            finding.noise,
+            f"; {finding.detail}" if finding.detail else "",
+        )
+
+
+def run_in_process(
+    settings: Settings,
+    run_id: str,
+    *,
+    lock_fd: int | None = None,
+    progress: bool = False,
+) -> str:
+    """Carry out a queued run in this process; returns its final status.
+
+    ``lock_fd`` is the training lock handed down by :func:`prefloop.training.start_run`;
+    without it the lock is taken here (:class:`RunInProgress` if another run holds it).
+    With ``train_adapters = per_user`` the run trains one candidate per user
+    (:func:`_run_per_user`); otherwise one shared candidate on every user's pairs.
+    """
+    fd = lock_fd if lock_fd is not None else try_lock(settings)
+    if fd is None:
+        raise RunInProgress("a training run is already running")
+    db = settings.db_path
+    run = stored_runs.get_run(db, run_id)
+    if run is None:
+        release_lock(fd)
+        raise UnknownRun(f"no training run {run_id}")
+    if run["status"] != "queued":
+        release_lock(fd)
+        raise RunError(f"run {run_id} is {run['status']}, not queued")
+    settings.runs_dir.mkdir(parents=True, exist_ok=True)
+    runlog, handler = _file_logger(run_log_path(settings, run_id))
+    _quiet_libraries()
+    try:
+        stored_runs.update_run(db, run_id, status="running", started_at=utcnow(), pid=os.getpid())
+        cfg = load_config(overrides=run["config"] or {})
+        if settings.train_adapters == "per_user":
+            status, values = _run_per_user(
+                settings, run_id, cfg, run["data"] or {}, runlog, progress
+            )
+        else:
+            train = stored_runs.load_split(db, "train", cfg.max_train_pairs)
+            heldout = stored_runs.load_split(db, "heldout", cfg.max_heldout_pairs)
+            data = {**(run["data"] or {}), **data_record(train, heldout)}
+            stored_runs.update_run(db, run_id, data=data)
+            outcome = train_candidate(
+                settings,
+                run_id,
+                cfg,
+                train=train,
+                heldout=heldout,
+                runlog=runlog,
+                record=partial(stored_runs.update_run, db, run_id),
+                progress=progress,
+            )
+            status, values = outcome.status, {"candidate_version": outcome.version}
+        stored_runs.update_run(db, run_id, status=status, finished_at=utcnow(), **values)
         return status
     except BaseException as exc:
         error = error_summary(exc)
@@ -392,12 +477,110 @@ def run_in_process(
             return "failed"
         raise
     finally:
-        if staged is not None:
-            shutil.rmtree(staged, ignore_errors=True)
         runlog.removeHandler(handler)
         handler.close()
         if lock_fd is None:
             release_lock(fd)
+
+
+def _run_per_user(
+    settings: Settings,
+    run_id: str,
+    cfg: TrainConfig,
+    queued_data: dict[str, Any],
+    runlog: logging.Logger,
+    progress: bool,
+) -> tuple[str, dict[str, Any]]:
+    """One candidate per user with enough pairs, each on that user's own pairs; returns
+    the run's status and its final columns.
+
+    A user below the floor is skipped (the ``users`` record says why); a user whose
+    training fails is recorded failed and the others go on. The run succeeds when some
+    user's candidate passed its gate, is rejected when every trained candidate was, and
+    fails when no user could be trained."""
+    db = settings.db_path
+    shared = registry.current(settings)
+    stored_runs.update_run(
+        db,
+        run_id,
+        model_version=shared.id if shared is not None else registry.BASE,
+        parent_version=registry.BASE,
+        reference_model="per user (see users)",
+    )
+    users: dict[str, dict[str, Any]] = {}
+    used_train: list[dict[str, Any]] = []
+    used_heldout: list[dict[str, Any]] = []
+
+    def save() -> None:
+        stored_runs.update_run(db, run_id, users=users)
+
+    for user in sorted(stored_runs.pair_counts_by_user(db)):
+        train = stored_runs.load_split(db, "train", cfg.max_train_pairs, user)
+        heldout = stored_runs.load_split(db, "heldout", cfg.max_heldout_pairs, user)
+        mine: dict[str, Any] = {"train": len(train), "heldout": len(heldout)}
+        users[user] = mine
+        refusal = shortfall(settings, len(train), len(heldout))
+        if refusal:
+            mine.update(status="skipped", reason=refusal)
+            runlog.info("user %s skipped: %s", user, refusal)
+            save()
+            continue
+        mine["status"] = "running"
+        save()
+
+        def record(mine: dict[str, Any] = mine, **values: Any) -> None:
+            mine.update(values)
+            save()
+
+        try:
+            outcome = train_candidate(
+                settings,
+                run_id,
+                cfg,
+                train=train,
+                heldout=heldout,
+                runlog=runlog,
+                record=record,
+                progress=progress,
+                for_user=user,
+            )
+        except Exception as exc:
+            error = error_summary(exc)
+            runlog.error("user %s failed: %s", user, error)
+            mine.update(status="failed", error=error)
+            save()
+            continue
+        used_train += train
+        used_heldout += heldout
+        mine.update(
+            status=outcome.status,
+            candidate_version=outcome.version,
+            served_before=outcome.served_before,
+            gate_passed=outcome.gate.passed,
+            reasons=list(outcome.gate.reasons),
+            promoted=outcome.promoted,
+        )
+        save()
+    data = {**queued_data, **data_record(used_train, used_heldout)}
+    passed = [u for u, m in users.items() if m.get("status") == "succeeded"]
+    rejected = [u for u, m in users.items() if m.get("status") == "rejected"]
+    if not passed and not rejected:
+        stored_runs.update_run(db, run_id, data=data)
+        why = "; ".join(
+            f"{u}: {m.get('reason') or m.get('error') or m.get('status')}" for u, m in users.items()
+        )
+        raise NotEnoughPairs(f"no user could be trained ({why or 'no pairs'})")
+    chosen = passed or rejected
+    gate = {
+        "passed": bool(passed),
+        "reasons": [f"{u}: {reason}" for u in rejected for reason in users[u].get("reasons") or []],
+        "users": {u: users[u].get("gate_passed") for u in [*passed, *rejected]},
+    }
+    return ("succeeded" if passed else "rejected"), {
+        "data": data,
+        "gate": gate,
+        "candidate_version": ", ".join(str(users[u]["candidate_version"]) for u in chosen),
+    }
 
 
 def _train_with_progress(

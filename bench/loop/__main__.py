@@ -33,6 +33,12 @@ def _parser() -> argparse.ArgumentParser:
         default="annotations,docstring",
         help="two tastes for two developers on one service ('' for none)",
     )
+    parser.add_argument(
+        "--adapters",
+        default="shared",
+        choices=["shared", "per_user"],
+        help="the services' PREFLOOP_TRAIN_ADAPTERS: one shared adapter or one per developer",
+    )
     parser.add_argument("--model", help="model directory (default: the embedded model)")
     parser.add_argument("--max-tokens", type=int, default=24, help="tokens per suggestion")
     parser.add_argument(
@@ -86,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         train_contexts=args.train_contexts,
         heldout_contexts=args.heldout_contexts,
         timing=Timing(typing=args.typing),
+        adapters=args.adapters,
     )
     work_dir = Path(args.work_dir or tempfile.mkdtemp(prefix="prefloop-bench-loop-"))
     results_md, plots, json_path = Path(args.results_md), Path(args.plots), Path(args.json)
@@ -104,13 +111,21 @@ def main(argv: list[str] | None = None) -> int:
         rounds = max((len(r.runs) for rs in [*single.values(), paired] for r in rs), default=0)
         setup = (
             f"{Path(str(model)).name}, transformers engine on this machine's CPU (2 cores, "
-            f"shared); default training settings; {rounds} round(s); "
+            f"shared); default training settings; adapters: {args.adapters} "
+            f"(PREFLOOP_TRAIN_ADAPTERS); {rounds} round(s); "
             f"{args.max_tokens} tokens per single-line suggestion; HumanEval: the "
             f"{args.humaneval} problems with the shortest prompts, {args.humaneval_tokens} "
             f"tokens. Mean ± standard deviation over seeds where there are several. "
             f"Written {stamp}."
         )
-        text = section(single, paired, plots_dir=plots, link_base=results_md.parent, setup=setup)
+        text = section(
+            single,
+            paired,
+            plots_dir=plots,
+            link_base=results_md.parent,
+            setup=setup,
+            adapters=args.adapters,
+        )
         write_section(results_md, text)
         json_path.parent.mkdir(parents=True, exist_ok=True)
         raw = {t: as_json(r) for t, r in single.items()} | {"pair": as_json(paired)}

@@ -170,9 +170,11 @@ def section(
     plots_dir: Path,
     link_base: Path,
     setup: str,
+    adapters: str = "shared",
 ) -> str:
     """The markdown section for ``bench/RESULTS.md``; writes the plots to ``plots_dir``
-    and links them relative to ``link_base``."""
+    and links them relative to ``link_base``. ``adapters``: the services'
+    ``PREFLOOP_TRAIN_ADAPTERS`` (``shared`` or ``per_user``)."""
     lines = [
         BEGIN,
         "## Many tastes through the real loop (`bench/loop/`)",
@@ -194,7 +196,10 @@ def section(
         lines += [
             f"### Two developers on one service: {tastes[0]} and {tastes[1]}",
             "",
-            "One shared adapter learns from both; each one's held-out figures:",
+            "One shared adapter learns from both; each one's held-out figures:"
+            if adapters == "shared"
+            else "Each has an adapter of their own (`PREFLOOP_TRAIN_ADAPTERS=per_user`), "
+            "learnt from their own pairs; each one's held-out figures:",
             "",
         ]
         for user, taste in zip(users, tastes, strict=True):

@@ -7,6 +7,10 @@ Every round brings new code to write: round r works through its own slice of the
 developer's training contexts (the seed's order, contexts ``[(r-1)*k, r*k)``; k is
 ``train_contexts`` or else the training contexts shared out over the rounds), so each
 retrain has new feedback to learn from. The held-out contexts are the same every round.
+
+With ``adapters = "per_user"`` the service trains one adapter per developer: the held-out
+figures are then asked for as each developer (so each is served their own version), and
+HumanEval runs as the first developer.
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ class LoopSettings:
     """How one benchmark run is shaped. Training itself always runs on the service's
     defaults; ``seed`` only orders the contexts and seeds the run (``PREFLOOP_TRAIN_SEED``).
     ``train_contexts`` is the number of new training contexts per round (None: the
-    training contexts over ``rounds``); ``heldout_contexts`` caps the held-out ones."""
+    training contexts over ``rounds``); ``heldout_contexts`` caps the held-out ones.
+    ``adapters`` is the service's ``PREFLOOP_TRAIN_ADAPTERS`` (``shared`` or ``per_user``)."""
 
     rounds: int = 3
     max_tokens: int = 24
@@ -50,6 +55,7 @@ class LoopSettings:
     timing: Timing = field(default_factory=Timing)
     run_timeout: float = 7200.0
     service_env: dict[str, str] = field(default_factory=dict)
+    adapters: str = "shared"
     corpora: dict[str, TasteCorpus] = field(default_factory=dict)
 
     def corpus_of(self, taste: str) -> TasteCorpus:
@@ -107,10 +113,44 @@ def _served_version(client: httpx.Client) -> str:
     return str(client.get("/healthz").json().get("model_version"))
 
 
+def _served_users(client: httpx.Client) -> dict[str, str]:
+    return dict(client.get("/healthz").json().get("user_versions") or {})
+
+
+def _promoted_per_user(run: dict[str, Any]) -> dict[str, str]:
+    """The users whose own candidate a per-user run promoted, and that candidate."""
+    return {
+        user: str(mine["candidate_version"])
+        for user, mine in (run.get("users") or {}).items()
+        if mine.get("promoted")
+    }
+
+
+def _serves_all(wanted: dict[str, str], served: dict[str, str]) -> bool:
+    return all(served.get(user) == version for user, version in wanted.items())
+
+
+def _mean_rate(rates: list[Any]) -> float | None:
+    known = [float(r) for r in rates if r is not None]
+    return sum(known) / len(known) if known else None
+
+
 def _run_summary(run: dict[str, Any]) -> dict[str, Any]:
-    """The run's figures the report needs: outcome, data, steps, probe syntax-valid rates."""
+    """The run's figures the report needs: outcome, data, steps, probe syntax-valid rates
+    (of a per-user run: the mean over the users trained)."""
     gate = run.get("gate") or {}
     probes = gate.get("probes") or {}
+    users = run.get("users") or {}
+    if users:
+        user_probes = [(m.get("gate") or {}).get("probes") or {} for m in users.values()]
+        probes = {
+            side: {
+                "syntax_valid_rate": _mean_rate(
+                    [(p.get(side) or {}).get("syntax_valid_rate") for p in user_probes]
+                )
+            }
+            for side in ("current", "candidate")
+        }
     data = run.get("data") or {}
     available = data.get("pairs_available") or {}
     metrics = run.get("metrics") or {}
@@ -125,6 +165,7 @@ def _run_summary(run: dict[str, Any]) -> dict[str, Any]:
         "syntax_valid_candidate": (probes.get("candidate") or {}).get("syntax_valid_rate"),
         "gate_reasons": gate.get("reasons"),
         "error": run.get("error"),
+        "promoted_per_user": _promoted_per_user(run),
     }
 
 
@@ -144,9 +185,11 @@ def run_service(
         "PREFLOOP_TRAIN_SCHEDULE": "off",
         "PREFLOOP_SWAP_POLL_SECONDS": "1",
         "PREFLOOP_TRAIN_SEED": str(seed),
+        "PREFLOOP_TRAIN_ADAPTERS": settings.adapters,
         **settings.service_env,
     }
     subset = problems(settings.humaneval_problems)
+    per_user = settings.adapters == "per_user"
     result = ServiceResult(seed, [DeveloperResult(user, taste) for user, taste in developers])
     server = start_server(home, model, extra_env=env, timeout=600)
     try:
@@ -161,7 +204,7 @@ def run_service(
                         TASTES[dev.taste],
                         heldout,
                         max_tokens=settings.max_tokens,
-                        user=f"{dev.user}-heldout",
+                        user=dev.user if per_user else f"{dev.user}-heldout",
                         mode=settings.mode,
                     )
                     figures = summarise(round_no, version, scored)
@@ -173,7 +216,12 @@ def run_service(
                         f"{figures.edit_distance:.3f}, taste {figures.taste_share:.0%}"
                     )
                 if subset:
-                    share, _ = pass_at_1(client, subset, max_tokens=settings.humaneval_tokens)
+                    share, _ = pass_at_1(
+                        client,
+                        subset,
+                        max_tokens=settings.humaneval_tokens,
+                        **({"user": developers[0][0]} if per_user else {}),
+                    )
                     result.humaneval.append(share)
                     report(f"  seed {seed} round {round_no} HumanEval pass@1 {share:.0%}")
 
@@ -210,7 +258,17 @@ def run_service(
                 result.runs.append(summary)
                 report(f"  seed {seed} round {round_no} retrain: {summary}")
                 candidate = summary["candidate_version"]
-                if summary["status"] == "succeeded" and candidate:
+                if per_user and summary["promoted_per_user"]:
+                    wanted = summary["promoted_per_user"]
+                    wait_until(
+                        lambda: _served_users(client),
+                        partial(_serves_all, wanted),
+                        what=f"the service to serve the users {wanted}",
+                        timeout=300,
+                        interval=0.5,
+                        retry_on=(httpx.HTTPError,),
+                    )
+                elif summary["status"] == "succeeded" and candidate:
                     wait_until(
                         lambda: _served_version(client),
                         partial(operator.eq, candidate),

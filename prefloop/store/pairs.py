@@ -489,6 +489,16 @@ def split_counts(conn: sqlite3.Connection) -> dict[str, int]:
     return counts
 
 
+def split_counts_by_user(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
+    """How many pairs each split holds, per user (users with no pairs are absent)."""
+    counts: dict[str, dict[str, int]] = {}
+    for user, split, count in conn.execute(
+        "SELECT COALESCE(user, ''), split, COUNT(*) FROM pairs GROUP BY 1, split"
+    ):
+        counts.setdefault(str(user), dict.fromkeys(SPLITS, 0))[split] = int(count)
+    return counts
+
+
 def _check_split(split: str | None) -> None:
     if split is not None and split not in SPLITS:
         raise ValueError(f"unknown split {split!r}: choose train or heldout")
@@ -540,14 +550,18 @@ def export_rows(
     yield from _dicts(conn.execute(f"{sql} ORDER BY {PAIR_ORDER}", params))
 
 
-def load_split(conn: sqlite3.Connection, split: str, limit: int) -> list[dict[str, Any]]:
-    """The newest ``limit`` pairs of ``split``, returned in :data:`PAIR_ORDER` (oldest
-    first), as dicts with id, created_at, prompt, chosen, rejected, weight, source, user."""
+def load_split(
+    conn: sqlite3.Connection, split: str, limit: int, user: str | None = None
+) -> list[dict[str, Any]]:
+    """The newest ``limit`` pairs of ``split`` (of one ``user``'s pairs when given),
+    returned in :data:`PAIR_ORDER` (oldest first), as dicts with id, created_at, prompt,
+    chosen, rejected, weight, source, user."""
     _check_split(split)
+    mine = "" if user is None else "AND COALESCE(user, '') = ? "
     rows = conn.execute(
         "SELECT id, created_at, prompt, chosen, rejected, weight, source, user FROM pairs "
-        f"WHERE split = ? ORDER BY {_NEWEST_FIRST} LIMIT ?",
-        (split, limit),
+        f"WHERE split = ? {mine}ORDER BY {_NEWEST_FIRST} LIMIT ?",
+        (split, limit) if user is None else (split, user, limit),
     ).fetchall()
     names = ("id", "created_at", "prompt", "chosen", "rejected", "weight", "source", "user")
     return [dict(zip(names, row, strict=True)) for row in reversed(rows)]

@@ -19,7 +19,7 @@ from prefloop.store import pairs
 from prefloop.store.connection import connect
 from prefloop.store.timestamps import utcnow
 
-JSON_COLUMNS = ("config", "data", "metrics", "gate")
+JSON_COLUMNS = ("config", "data", "metrics", "gate", "users")
 UNFINISHED = ("queued", "running")
 
 
@@ -132,7 +132,14 @@ def pair_counts(db: Path) -> PairCounts:
     return {"train": counts["train"], "heldout": counts["heldout"], "new": counts["new"]}
 
 
-def load_split(db: Path, split: str, limit: int) -> list[dict[str, Any]]:
-    """The newest ``limit`` pairs of a split, in the pairs table's one order (oldest first)."""
+def pair_counts_by_user(db: Path) -> dict[str, dict[str, int]]:
+    """Train/held-out pairs in the table, per user."""
     with _connect(db) as conn:
-        return pairs.load_split(conn, split, limit)
+        return pairs.split_counts_by_user(conn)
+
+
+def load_split(db: Path, split: str, limit: int, user: str | None = None) -> list[dict[str, Any]]:
+    """The newest ``limit`` pairs of a split (of one ``user``'s when given), in the pairs
+    table's one order (oldest first)."""
+    with _connect(db) as conn:
+        return pairs.load_split(conn, split, limit, user)

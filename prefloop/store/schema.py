@@ -263,6 +263,15 @@ def m006_pair_split_users(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m007_user_versions(db: sqlite_utils.Database) -> None:
+    """Versions trained for one user (``for_user``; NULL: shared by everyone), the scope
+    of each promotion and rollback, and each user's outcome of a training run."""
+    db.table("model_versions").add_column("for_user", str)
+    db.table("promotions").add_column("for_user", str)
+    db.table("training_runs").add_column("users", str)
+
+
 _migrated: dict[Path, tuple[int, int]] = {}
 _migrating = threading.Lock()
 

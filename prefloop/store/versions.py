@@ -22,6 +22,10 @@ from prefloop.store.schema import migrate
 BASE = "base"
 """The name of the bare base model wherever a model version is named."""
 
+SHARED = "shared"
+"""Where a user's rollback goes when none of their own versions is left: the version
+shared by everyone (itself a registered version or the base model)."""
+
 _ID = re.compile(r"^v(\d+)$")
 
 
@@ -46,6 +50,8 @@ class Version:
     promoted_at: str | None
     pruned_at: str | None = None
     user: str | None = field(default=None, compare=False)
+    for_user: str | None = None
+    """The one user this version was trained for and is served to; None: shared."""
 
     @property
     def number(self) -> int:
@@ -67,6 +73,8 @@ class Promotion:
     from_version: str
     to_version: str
     reason: str | None
+    for_user: str | None = None
+    """The user whose served version changed; None: the shared one."""
 
 
 @contextlib.contextmanager
@@ -113,6 +121,7 @@ def _version(row: sqlite3.Row) -> Version:
         promoted_at=row["promoted_at"],
         pruned_at=row["pruned_at"],
         user=row["user"],
+        for_user=row["for_user"],
     )
 
 
@@ -132,10 +141,24 @@ def find(conn: sqlite3.Connection, version_id: str) -> Version | None:
     return None if row is None else _version(row)
 
 
-def promoted(conn: sqlite3.Connection) -> list[Version]:
-    """The versions marked promoted (one, or none while the base model is served)."""
+def promoted(conn: sqlite3.Connection, for_user: str | None = None) -> list[Version]:
+    """The versions marked promoted in one scope: the shared one (``for_user`` None) or
+    one user's (one, or none while that scope has no version of its own)."""
     return [
-        _version(r) for r in conn.execute("SELECT * FROM model_versions WHERE status = 'promoted'")
+        _version(r)
+        for r in conn.execute(
+            "SELECT * FROM model_versions WHERE status = 'promoted' AND for_user IS ?", [for_user]
+        )
+    ]
+
+
+def promoted_for_users(conn: sqlite3.Connection) -> list[Version]:
+    """The promoted versions of every user scope (none of the shared one)."""
+    return [
+        _version(r)
+        for r in conn.execute(
+            "SELECT * FROM model_versions WHERE status = 'promoted' AND for_user IS NOT NULL"
+        )
     ]
 
 
@@ -157,12 +180,13 @@ def insert_version(
     status: str,
     run_id: str | None,
     metrics: dict[str, Any],
+    for_user: str | None = None,
 ) -> None:
-    """Add a version row (not yet promoted)."""
+    """Add a version row (not yet promoted); ``for_user`` scopes it to one user."""
     conn.execute(
         "INSERT INTO model_versions (id, created_at, user, language, model_version, "
-        "base_model, parent, adapter_path, status, run_id, metrics, promoted_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+        "base_model, parent, adapter_path, status, run_id, metrics, promoted_at, for_user) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
         [
             version_id,
             created_at,
@@ -175,6 +199,7 @@ def insert_version(
             status,
             run_id,
             _metrics_json(metrics),
+            for_user,
         ],
     )
 
@@ -187,9 +212,12 @@ def set_rejected(conn: sqlite3.Connection, version_id: str, metrics: dict[str, A
     )
 
 
-def retire_promoted(conn: sqlite3.Connection) -> None:
-    """Mark every promoted version retired."""
-    conn.execute("UPDATE model_versions SET status = 'retired' WHERE status = 'promoted'")
+def retire_promoted(conn: sqlite3.Connection, for_user: str | None = None) -> None:
+    """Mark every promoted version of one scope (shared, or ``for_user``'s) retired."""
+    conn.execute(
+        "UPDATE model_versions SET status = 'retired' WHERE status = 'promoted' AND for_user IS ?",
+        [for_user],
+    )
 
 
 def set_promoted(conn: sqlite3.Connection, version_id: str, promoted_at: str) -> None:
@@ -217,12 +245,13 @@ def add_promotion(
     from_version: str,
     to_version: str,
     reason: str | None,
+    for_user: str | None = None,
 ) -> None:
-    """Append one promotion or rollback to the history."""
+    """Append one promotion or rollback (of the shared scope, or of ``for_user``'s)."""
     conn.execute(
-        "INSERT INTO promotions (created_at, user, action, from_version, to_version, reason) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        [created_at, user, action, from_version, to_version, reason],
+        "INSERT INTO promotions (created_at, user, action, from_version, to_version, reason, "
+        "for_user) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [created_at, user, action, from_version, to_version, reason, for_user],
     )
 
 
@@ -237,6 +266,7 @@ def promotions(conn: sqlite3.Connection) -> list[Promotion]:
             from_version=r["from_version"],
             to_version=r["to_version"],
             reason=r["reason"],
+            for_user=r["for_user"],
         )
         for r in conn.execute("SELECT * FROM promotions ORDER BY id")
     ]

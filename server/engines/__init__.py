@@ -24,6 +24,12 @@ __all__ = [
 
 def create_engine(settings: Settings, *, report: Report | None = None) -> Engine:
     """The configured engine, not yet started. Prepares the embedded model if needed."""
+    if settings.engine == "vllm" and settings.train_adapters == "per_user":
+        raise EngineError(
+            "train_adapters = per_user needs the transformers engine: the vllm engine serves "
+            "one shared adapter only (set PREFLOOP_ENGINE=transformers or "
+            "PREFLOOP_TRAIN_ADAPTERS=shared)"
+        )
     model_path = resolve_model(settings, report=report)
     if settings.engine == "vllm":
         from prefloop.server.engines.vllm_client import VllmEngine

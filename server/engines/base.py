@@ -1,5 +1,9 @@
 """The engine interface: generate candidates, cancel, load an adapter, report a version.
 
+An engine may also hold adapters of single users next to the shared one
+(:attr:`Engine.serves_users`): a generation for such a user runs on their adapter, any
+other on the shared version.
+
 Both engines (in-process transformers, remote vLLM) implement it and pass the same
 contract tests. Cancellation is asyncio cancellation of :meth:`Engine.generate`: an
 engine must stop spending compute on a cancelled generation promptly.
@@ -64,6 +68,8 @@ class Engine(abc.ABC):
 
     name: str
     stats: EngineStats
+    serves_users: bool = False
+    """Whether the engine can hold user adapters (:meth:`load_user_adapter`)."""
 
     @property
     @abc.abstractmethod
@@ -86,10 +92,31 @@ class Engine(abc.ABC):
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources."""
 
+    @property
+    def user_versions(self) -> dict[str, str]:
+        """The users served an adapter of their own, and its version."""
+        return {}
+
+    def version_for(self, user: str | None) -> str:
+        """The version a generation for ``user`` runs on now."""
+        return self.user_versions.get(user, self.version) if user else self.version
+
+    async def load_user_adapter(self, user: str, path: Path, version: str) -> None:
+        """Serve ``user`` the adapter at ``path`` from their next request on; the shared
+        version and other users are untouched. :class:`EngineError` when the engine
+        cannot (the user keeps what they were served)."""
+        raise EngineError(f"the {self.name} engine serves no adapter of a single user")
+
+    async def drop_user_adapter(self, user: str) -> None:  # noqa: B027 - optional hook
+        """Serve ``user`` the shared version again."""
+
     @abc.abstractmethod
-    async def generate(self, prompt: str, params: GenerationParams) -> list[Generation]:
+    async def generate(
+        self, prompt: str, params: GenerationParams, user: str | None = None
+    ) -> list[Generation]:
         """Generate ``params.n`` completions of ``prompt``: the first greedy, the rest
-        sampled. Cancelling the awaiting task stops the work."""
+        sampled, on the version served to ``user`` (the shared one when None or when
+        the user has none of their own). Cancelling the awaiting task stops the work."""
 
     @abc.abstractmethod
     async def load_adapter(self, path: Path, version: str) -> None:

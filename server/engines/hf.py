@@ -4,15 +4,22 @@ Generation runs on one dedicated thread: on a small machine concurrent generatio
 slow each other down, and a single thread makes adapter swaps trivially safe (they run
 between two generations). Cancellation sets a flag that a stopping criterion checks
 after every token, so a cancelled generation stops within one decoding step.
+
+Several adapters stay loaded in one peft model, each under its version's name: the
+shared version and the users' own (:meth:`TransformersEngine.load_user_adapter`). Each
+generation activates the one its user is served (or runs with adapters disabled when
+that is the base model), on the generation thread, so a choice never changes mid-way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -33,6 +40,7 @@ log = logging.getLogger(__name__)
 
 class TransformersEngine(Engine):
     name = "transformers"
+    serves_users = True
 
     def __init__(
         self,
@@ -54,7 +62,8 @@ class TransformersEngine(Engine):
         self._tokenizer: Any = None
         self._device = "cpu"
         self._version = BASE_VERSION
-        self._adapters: list[str] = []  # loaded adapter versions, oldest first
+        self._adapters: list[str] = []  # loaded adapter versions, least recently chosen first
+        self._user_versions: dict[str, str] = {}  # user -> the version of their own adapter
         self._load_lock = asyncio.Lock()
         self.last_load_seconds: float | None = None  # the last swap, without the wait
         self._busy = False
@@ -64,6 +73,10 @@ class TransformersEngine(Engine):
     @property
     def version(self) -> str:
         return self._version
+
+    @property
+    def user_versions(self) -> dict[str, str]:
+        return dict(self._user_versions)
 
     @property
     def tokenizer(self) -> Any:
@@ -121,6 +134,7 @@ class TransformersEngine(Engine):
             "device": self._device,
             "version": self._version,
             "adapters": list(self._adapters),
+            "user_adapters": len(self._user_versions),
             "busy": self._busy,
             "generations": self.stats.generations,
             "cancelled": self.stats.cancelled,
@@ -129,12 +143,14 @@ class TransformersEngine(Engine):
 
     # ---- generation -----------------------------------------------------------------
 
-    async def generate(self, prompt: str, params: GenerationParams) -> list[Generation]:
+    async def generate(
+        self, prompt: str, params: GenerationParams, user: str | None = None
+    ) -> list[Generation]:
         if self._model is None:
             raise EngineError("engine not started")
         cancel = threading.Event()
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, self._generate, prompt, params, cancel)
+        future = loop.run_in_executor(self._executor, self._generate, prompt, params, cancel, user)
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
@@ -143,24 +159,41 @@ class TransformersEngine(Engine):
             raise
 
     def _generate(
-        self, prompt: str, params: GenerationParams, cancel: threading.Event
+        self, prompt: str, params: GenerationParams, cancel: threading.Event, user: str | None
     ) -> list[Generation]:
         if cancel.is_set():
             return []
         self._busy = True
         try:
-            return self._run_generation(prompt, params, cancel)
+            # Read on the generation thread, where swaps also run: the version that generates.
+            version = self.version_for(user)
+            with self._activated(version):
+                return self._run_generation(prompt, params, cancel, version)
         finally:
             self._busy = False
 
+    @contextlib.contextmanager
+    def _activated(self, version: str) -> Iterator[None]:
+        """Generate on ``version``: its adapter active, or every adapter disabled for the
+        base model."""
+        from peft import PeftModel
+
+        if not isinstance(self._model, PeftModel):
+            yield
+        elif version == BASE_VERSION:
+            with self._model.disable_adapter():
+                yield
+        else:
+            if self._model.active_adapter != version:
+                self._model.set_adapter(version)
+            yield
+
     def _run_generation(
-        self, prompt: str, params: GenerationParams, cancel: threading.Event
+        self, prompt: str, params: GenerationParams, cancel: threading.Event, version: str
     ) -> list[Generation]:
         import torch
 
         tok = self._tokenizer
-        # Read on the generation thread, where swaps also run: the version that generates.
-        version = self._version
         inputs = tok(prompt, return_tensors="pt", add_special_tokens=False).to(self._device)
         prompt_len = int(inputs["input_ids"].shape[1])
         room = self.max_context_tokens - prompt_len
@@ -213,11 +246,50 @@ class TransformersEngine(Engine):
     async def load_adapter(self, path: Path, version: str) -> None:
         async with self._load_lock:
             loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._executor, self._load_adapter, Path(path), version)
+            await loop.run_in_executor(
+                self._executor, self._load_adapter, Path(path), version, None
+            )
 
-    def _load_adapter(self, path: Path, version: str) -> None:
+    async def load_user_adapter(self, user: str, path: Path, version: str) -> None:
+        async with self._load_lock:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(
+                self._executor, self._load_adapter, Path(path), version, user
+            )
+
+    async def drop_user_adapter(self, user: str) -> None:
+        async with self._load_lock:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._executor, self._drop_user_adapter, user)
+
+    def _drop_user_adapter(self, user: str) -> None:
+        if self._user_versions.pop(user, None) is not None:
+            self._evict()
+
+    def _in_use(self) -> set[str]:
+        return {self._version, *self._user_versions.values()}
+
+    def _evict(self) -> None:
+        """Delete the least recently chosen adapters beyond ``keep_adapters`` that nobody
+        is served; with none in use at all, return to the plain base model."""
+        from peft import PeftModel
+
+        in_use = self._in_use()
+        for old in list(self._adapters):
+            if len(self._adapters) <= self.keep_adapters:
+                break
+            if old not in in_use:
+                self._adapters.remove(old)
+                self._model.delete_adapter(old)
+        if in_use == {BASE_VERSION} and isinstance(self._model, PeftModel):
+            self._model = self._model.unload()
+            self._model.eval()
+            self._adapters.clear()
+
+    def _load_adapter(self, path: Path, version: str, user: str | None) -> None:
         """Runs on the generation thread, so never during a generation. On any failure
-        the model is left as it was: the adapter's layers are removed again."""
+        the model is left as it was: the adapter's layers are removed again. ``user``
+        None: serve it to everyone without an adapter of their own; else to that user."""
         from peft import PeftConfig, PeftModel
 
         started = time.perf_counter()
@@ -253,15 +325,15 @@ class TransformersEngine(Engine):
                     f"adapter {version} cannot be loaded: {type(exc).__name__}: {first}"
                 ) from exc
         self._model.set_adapter(version)
-        self._version = version
-        # Most recently served last: the oldest is dropped first, never the served one.
+        if user is None:
+            self._version = version
+        else:
+            self._user_versions[user] = version
+        # Most recently chosen last: the oldest unused is dropped first, never a served one.
         if version in self._adapters:
             self._adapters.remove(version)
         self._adapters.append(version)
-        while len(self._adapters) > self.keep_adapters:
-            old = self._adapters.pop(0)
-            if old != version:
-                self._model.delete_adapter(old)
+        self._evict()
         self.last_load_seconds = time.perf_counter() - started
 
     def _check_adapter_shapes(self, path: Path, version: str) -> None:
@@ -293,11 +365,14 @@ class TransformersEngine(Engine):
         from peft import PeftModel
 
         started = time.perf_counter()
-        if isinstance(self._model, PeftModel):
-            self._model = self._model.unload()
-            self._model.eval()
-        self._adapters.clear()
         self._version = BASE_VERSION
+        if not self._user_versions:
+            if isinstance(self._model, PeftModel):
+                self._model = self._model.unload()
+                self._model.eval()
+            self._adapters.clear()
+        else:
+            self._evict()
         self.last_load_seconds = time.perf_counter() - started
 
 

@@ -149,7 +149,9 @@ class VllmEngine(Engine):
         choices: list[dict[str, Any]] = response.json().get("choices", [])
         return sorted(choices, key=lambda c: int(c.get("index", 0)))
 
-    async def generate(self, prompt: str, params: GenerationParams) -> list[Generation]:
+    async def generate(
+        self, prompt: str, params: GenerationParams, user: str | None = None
+    ) -> list[Generation]:
         version = self._version
         model = self.served_model if version == BASE_VERSION else version
         self._inflight[model] = self._inflight.get(model, 0) + 1

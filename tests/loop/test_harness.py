@@ -184,3 +184,56 @@ def test_two_developers_share_one_service_and_every_round_brings_new_contexts(
     assert len(result.runs) == 2 and result.humaneval == []
     text = section({}, [result], plots_dir=tmp_path, link_base=tmp_path, setup="s")
     assert "dev-a" in text and "dev-b" in text and "Two developers" in text
+
+
+def test_two_developers_with_an_adapter_each(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """``adapters = per_user``: the retrain trains one adapter per developer on their own
+    pairs, the held-out figures are asked for as each developer, and the report says whose
+    adapter learnt. (The pathlib contexts import ``Path``: the pair checks drop a chosen
+    text with an undefined name.)"""
+    paths = tuple(
+        Context(
+            "pathlib",
+            f"where_{word}",
+            "src/app/where.py",
+            f"from pathlib import Path\n\n\ndef where_{word}({word}: str) -> str:\n"
+            f"    place = {word}",
+            "\n    return place\n",
+            f'_path = Path({word}) / "data"',
+        )
+        for word in ("root", "home", "base", "top", "left", "right")
+    )
+    settings = LoopSettings(
+        rounds=1,
+        max_tokens=6,
+        mode="multi_line",
+        humaneval_problems=0,
+        timing=FAST,
+        run_timeout=600,
+        corpora={
+            "fstrings": TasteCorpus("fstrings", TRAIN, HELDOUT),
+            "pathlib": TasteCorpus("pathlib", paths[:4], paths[4:]),
+        },
+        service_env={"PREFLOOP_TRAIN_GATE_MIN_HELDOUT": "1"},
+        adapters="per_user",
+    )
+    home = tmp_path / "home"
+    developers = [("dev-a", "fstrings"), ("dev-b", "pathlib")]
+    result = run_service(tiny_model_dir, home, developers, seed=0, settings=settings)
+    [run] = result.runs
+    assert run["status"] in ("succeeded", "rejected"), run
+    db = home / "prefloop.db"
+    for dev in result.developers:
+        # One version of the developer's own, trained on their pairs.
+        own = "SELECT count(*) FROM model_versions WHERE for_user = ?"
+        assert count(db, own, (dev.user,)) == 1
+        # Worked and held-out suggestions were all asked for as the developer.
+        asked = count(db, "SELECT count(*) FROM suggestions WHERE user = ?", (dev.user,))
+        assert asked == 4 + 2 * 2
+        promoted = run["promoted_per_user"].get(dev.user)
+        assert dev.rounds[-1]["version"] == (promoted or "base")
+    assert count(db, "SELECT count(*) FROM model_versions WHERE for_user IS NULL") == 0
+    text = section(
+        {}, [result], plots_dir=tmp_path, link_base=tmp_path, setup="s", adapters="per_user"
+    )
+    assert "an adapter of their own" in text
