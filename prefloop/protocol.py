@@ -283,6 +283,13 @@ class GateThresholds(_Wire):
         default=0.0,
         description="Probe tolerances: this many standard deviations of the measured noise.",
     )
+    probe_alpha: float = Field(
+        default=1.0,
+        description=(
+            "Probe changes beyond the tolerance refuse a candidate only when a sign test on "
+            "the probes that changed (worse against better) gives a p-value below this."
+        ),
+    )
     behaviour_min_gain: float = Field(
         default=0.0,
         description="Behaviour: the mean edit-distance gain must exceed this.",

@@ -341,6 +341,16 @@ class Settings(BaseSettings):
             "set's measured flips between equivalent base-model runs (0: none tolerated)."
         ),
     )
+    train_gate_probe_alpha: float = Field(
+        default=0.05,
+        gt=0.0,
+        le=1.0,
+        description=(
+            "Gate: more probe regressions than tolerated refuse a candidate only when the "
+            "probes that changed went worse significantly more often than better (one-sided "
+            "sign test p-value below this; 1: any regression beyond the tolerance refuses)."
+        ),
+    )
     train_gate_behaviour_contexts: int = Field(
         default=16,
         ge=0,

@@ -20,7 +20,10 @@ the base model), each decided on its noise rather than on a point estimate:
   records between two equivalent base-model runs (see
   :func:`prefloop.trainer.probing.probe_tolerance`), or the explicit
   ``train_gate_max_syntax_drop`` / ``train_gate_max_degenerate_increase``, whichever is
-  larger. Its total probe latency may be at most
+  larger. A change beyond the tolerance refuses only when it is not itself noise: the
+  probes that changed went worse significantly more often than better (a one-sided sign
+  test, p below ``train_gate_probe_alpha``) — any trained adapter moves a few probes both
+  ways. Its total probe latency may be at most
   ``train_gate_latency_factor`` times the current's.
 * Behaviour (:mod:`prefloop.trainer.behaviour`): both models' own suggestions on the
   held-out contexts, compared with what the developer kept; the candidate must be closer.
@@ -76,6 +79,7 @@ def thresholds_from_settings(settings: Settings) -> GateThresholds:
         confidence=settings.train_gate_confidence,
         bootstrap_samples=settings.train_gate_bootstrap_samples,
         probe_noise_z=settings.train_gate_probe_noise_z,
+        probe_alpha=settings.train_gate_probe_alpha,
         behaviour_min_gain=settings.train_gate_behaviour_min_gain,
         behaviour_tolerance=settings.train_gate_behaviour_tolerance,
     )

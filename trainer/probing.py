@@ -120,6 +120,32 @@ def probe_tolerance(probes: int, flips: float, measured_probes: int, z: float) -
     return math.ceil(round(z * math.sqrt(max(1.0, expected)), 9))
 
 
+def sign_test(worse: int, better: int) -> float:
+    """One-sided sign test: the chance of at least ``worse`` of the ``worse + better``
+    changed probes going worse if each change were as likely either way."""
+    n = worse + better
+    if worse <= 0:
+        return 1.0
+    return sum(math.comb(n, k) for k in range(worse, n + 1)) / 2**n
+
+
+def _flips(
+    candidate: Sequence[dict[str, Any]], current: Sequence[dict[str, Any]], key: str, bad: bool
+) -> tuple[int, int]:
+    """Probes (paired by id) that went worse and better on ``key``; ``bad`` is the value
+    that counts as worse (True for ``degenerate``, False for ``syntax_valid``)."""
+    before = {r["id"]: r[key] for r in current if key in r}
+    worse = better = 0
+    for r in candidate:
+        if key not in r or r["id"] not in before or bool(r[key]) == bool(before[r["id"]]):
+            continue
+        if bool(r[key]) == bad:
+            worse += 1
+        else:
+            better += 1
+    return worse, better
+
+
 def compare_probes(
     candidate: Sequence[dict[str, Any]],
     current: Sequence[dict[str, Any]],
@@ -132,7 +158,9 @@ def compare_probes(
     by at most the noise tolerance (:func:`probe_tolerance` on the probe set's measured
     ``noise``) or ``max_syntax_drop`` of the parsed probes, whichever is larger; its
     degenerate completions may exceed the current's by the noise tolerance or
-    ``max_degenerate_increase``, whichever is larger.
+    ``max_degenerate_increase``, whichever is larger. A change beyond the tolerance refuses
+    only when the sign test on the probes that changed (paired by id) is below
+    ``probe_alpha``.
     """
     cand = _probe_totals(candidate)
     cur = _probe_totals(current)
@@ -155,8 +183,17 @@ def compare_probes(
     )
     reasons: list[str] = []
     findings: list[GateFinding] = []
+    alpha = thresholds.probe_alpha
+
+    def paired(key: str, bad: bool) -> tuple[float, str]:
+        worse, better = _flips(candidate, current, key, bad)
+        p = sign_test(worse, better)
+        return p, f"{worse} worse, {better} better: sign test p {p:.3g} (refuses below {alpha:g})"
+
+    syntax_p, syntax_flips = paired("syntax_valid", False)
+    degenerate_p, degenerate_flips = paired("degenerate", True)
     drop = (cur.syntax_valid or 0) - (cand.syntax_valid or 0)
-    syntax_ok = drop <= allowed_drop
+    syntax_ok = drop <= allowed_drop or syntax_p >= alpha
     findings.append(
         GateFinding(
             figure="probe_syntax_valid_drop",
@@ -164,7 +201,7 @@ def compare_probes(
             value=drop,
             required=allowed_drop,
             shortfall=0.0 if syntax_ok else drop - allowed_drop,
-            noise=noise_text,
+            noise=f"{noise_text}; {syntax_flips}",
             detail=(
                 f"{cand.syntax_valid} of {cand.syntax_checked} parse (current {cur.syntax_valid})"
             ),
@@ -174,10 +211,10 @@ def compare_probes(
         reasons.append(
             f"probe syntax-valid completions fell by {drop} ({cand.syntax_valid} of "
             f"{cand.syntax_checked}, current {cur.syntax_valid}); {allowed_drop} allowed "
-            f"({noise_text}), {drop - allowed_drop} over"
+            f"({noise_text}), {drop - allowed_drop} over; {syntax_flips}"
         )
     rise = cand.degenerate - cur.degenerate
-    degenerate_ok = rise <= allowed_rise
+    degenerate_ok = rise <= allowed_rise or degenerate_p >= alpha
     findings.append(
         GateFinding(
             figure="probe_degenerate_rise",
@@ -185,7 +222,7 @@ def compare_probes(
             value=rise,
             required=allowed_rise,
             shortfall=0.0 if degenerate_ok else rise - allowed_rise,
-            noise=noise_text,
+            noise=f"{noise_text}; {degenerate_flips}",
             detail=f"{cand.degenerate} of {cand.probes} (current {cur.degenerate})",
         )
     )
@@ -193,7 +230,7 @@ def compare_probes(
         reasons.append(
             f"{cand.degenerate} empty or repetitive probe completion(s), current "
             f"{cur.degenerate}: {rise} more, {allowed_rise} allowed ({noise_text}), "
-            f"{rise - allowed_rise} over"
+            f"{rise - allowed_rise} over; {degenerate_flips}"
         )
     latency_ok = not (cur.seconds > 0 and cand.seconds > thresholds.latency_factor * cur.seconds)
     ratio = cand.seconds / cur.seconds if cur.seconds > 0 else 1.0

@@ -16,7 +16,7 @@ from prefloop.trainer.behaviour import (
 from prefloop.trainer.gate import compare_preferences, heldout_floor
 from prefloop.trainer.intervals import bootstrap_mean_interval, wilson_interval
 from prefloop.trainer.pairs.split import assign_splits
-from prefloop.trainer.probing import compare_probes, probe_tolerance
+from prefloop.trainer.probing import compare_probes, probe_tolerance, sign_test
 
 
 def test_wilson_interval_matches_the_textbook_values() -> None:
@@ -149,7 +149,9 @@ def test_probe_verdict_in_counts_against_noise() -> None:
         "probe syntax-valid completions fell by 3 (27 of 40, current 30); 2 allowed (noise 1 "
         "syntax and 4 degenerate flip(s) in 40 probes between equivalent base-model runs, z 2)"
     )
-    assert verdict.reasons[0].endswith(", 1 over")
+    assert verdict.reasons[0].endswith(
+        ", 1 over; 3 worse, 0 better: sign test p 0.125 (refuses below 1)"
+    )
     failed = [f for f in verdict.findings if not f.passed]
     assert [(f.figure, f.value, f.required, f.shortfall) for f in failed] == [
         ("probe_syntax_valid_drop", 3, 2, 1)
@@ -167,6 +169,39 @@ def test_probe_verdict_in_counts_against_noise() -> None:
     # still set a floor of their own.
     assert not compare_probes(_probes(29, 2), current, GateThresholds()).passed
     assert compare_probes(_probes(26, 2), current, GateThresholds(max_syntax_drop=0.1)).passed
+
+
+def test_sign_test_counts_the_changed_probes() -> None:
+    assert sign_test(0, 0) == 1.0 and sign_test(0, 5) == 1.0
+    assert sign_test(3, 0) == pytest.approx(1 / 8)
+    assert sign_test(5, 0) == pytest.approx(1 / 32)
+    assert sign_test(7, 1) == pytest.approx(9 / 256)
+    assert sign_test(1, 1) == pytest.approx(3 / 4)
+
+
+def test_probe_changes_beyond_the_tolerance_refuse_only_when_not_noise() -> None:
+    """A trained adapter moves a few probes both ways; beyond the noise tolerance, the
+    probes that changed must have gone worse significantly more often than better."""
+    thresholds = GateThresholds(probe_noise_z=2.0, probe_alpha=0.05)
+    current = _probes(valid=30, degenerate=2)
+    # Three more empty or repetitive completions, none fewer: over the tolerance of 2, but
+    # three of three could be chance (p 1/8).
+    three = compare_probes(_probes(30, 5), current, thresholds)
+    assert three.passed, three.reasons
+    [finding] = [f for f in three.findings if f.figure == "probe_degenerate_rise"]
+    assert (finding.value, finding.required, finding.shortfall) == (3, 2, 0.0)
+    assert finding.noise.endswith("3 worse, 0 better: sign test p 0.125 (refuses below 0.05)")
+    # Five of five is not chance (p 1/32): refused, with both figures in the reason.
+    five = compare_probes(_probes(30, 7), current, thresholds)
+    assert not five.passed
+    assert five.reasons[0].endswith("; 5 worse, 0 better: sign test p 0.0312 (refuses below 0.05)")
+    # Probes that went both ways: a net drop of 3 syntax-valid made of 4 worse and 1 better
+    # (p 3/16) is noise; the strictest gate (alpha 1) refuses it on the count alone.
+    mixed = _probes(26, 2)
+    mixed[35]["syntax_valid"] = True
+    assert sum(bool(r["syntax_valid"]) for r in mixed) == 27
+    assert compare_probes(mixed, current, thresholds).passed
+    assert not compare_probes(mixed, current, GateThresholds(probe_noise_z=2.0)).passed
 
 
 def test_edit_distance() -> None:
