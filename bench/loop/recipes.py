@@ -37,30 +37,19 @@ END = "<!-- bench.loop.recipes: end -->"
 
 RECIPES: dict[str, dict[str, Any]] = {
     # The settings the loop shipped with before it adapted to the data.
-    "fixed-1e-4": {
-        "learning_rate": 1e-4,
-        "epochs": 2,
-        "min_steps": 0,
-        "sft_weight": 0.0,
-    },
-    # The demo's hand-picked recipe: a higher rate and four passes, DPO alone.
-    "fixed-1e-3": {
-        "learning_rate": 1e-3,
-        "epochs": 4,
-        "min_steps": 0,
-        "sft_weight": 0.0,
-    },
-    # The adaptive rate and the step floor, DPO alone.
-    "adaptive-dpo": {"sft_weight": 0.0},
-    # The adaptive rate and the step floor, DPO plus the supervised loss on the chosen text.
-    "adaptive-dpo+sft": {},
-    # The same at half the small-data rate: less change to everything else.
-    "adaptive-half-rate+sft": {"auto_learning_rate": 5e-4},
-    # Half the rate, DPO alone.
-    "adaptive-half-rate-dpo": {"auto_learning_rate": 5e-4, "sft_weight": 0.0},
+    "fixed-1e-4": {"learning_rate": 1e-4, "epochs": 2, "min_steps": 0},
+    # The demo's former hand-picked recipe: a higher rate and four passes.
+    "fixed-1e-3": {"learning_rate": 1e-3, "epochs": 4, "min_steps": 0},
+    # The defaults: the automatic rate and the step floor, DPO alone.
+    "adaptive-dpo": {},
+    # The same plus the supervised loss on the chosen text.
+    "adaptive-dpo+sft": {"sft_weight": 1.0},
+    # Half the small-data rate, with and without the supervised loss.
+    "adaptive-half-rate+sft": {"auto_learning_rate": 5e-4, "sft_weight": 1.0},
+    "adaptive-half-rate-dpo": {"auto_learning_rate": 5e-4},
 }
 """Candidate recipes, as overrides of the training defaults (``reference`` is ``base``
-for all: a fresh adapter on all the pairs)."""
+for all: a fresh adapter on all the pairs; DPO alone unless ``sft_weight`` is set)."""
 
 
 @dataclass
@@ -291,9 +280,10 @@ def section(results: Sequence[RecipeResult], setup: str) -> str:
     for r in results:
         syntax = "–" if r.syntax_valid is None else f"{r.syntax_valid:.2f}"
         degenerate = "–" if r.degenerate is None else str(r.degenerate)
+        rate = f"{r.learning_rate:.0e}" if r.steps else "–"
         lines.append(
             f"| {r.taste} | {r.recipe} | {r.pairs} | {r.steps} | "
-            f"{r.learning_rate:.1e} | {r.train_seconds:.0f} | {r.taste_share:.0%} | "
+            f"{rate} | {r.train_seconds:.0f} | {r.taste_share:.0%} | "
             f"{r.edit_distance:.3f} | {r.acceptance:.0%} | {syntax} | {degenerate} |"
         )
     lines += ["", END]
