@@ -4,9 +4,8 @@ Defaults suit small preference sets (tens to a few thousand pairs) on a CPU: a f
 adapter of rank 8 on the attention query/value projections, trained on all the train pairs
 against the base model, with a recipe that adapts to the amount of data (see
 :meth:`TrainConfig.plan`): a learning rate that shrinks as the pairs grow, a floor on the
-optimizer steps so a few dozen pairs still move the adapter; a supervised loss on the chosen
-text beside DPO is available (``sft_weight``) and off by default (see the README's "Which
-recipe").
+optimizer steps so a few dozen pairs still move the adapter, and a supervised loss on the
+chosen text beside DPO's (``sft_weight``; see the README's "Which recipe").
 Each field can be set in the environment as ``PREFLOOP_TRAIN_<FIELD>`` (for example
 ``PREFLOOP_TRAIN_BETA=0.2``) and overridden by a TOML or JSON file given to
 ``prefloop retrain --config FILE``; the file wins over the environment. Unknown keys and
@@ -82,7 +81,7 @@ class TrainConfig(BaseSettings):
         ),
     )
     sft_weight: float = Field(
-        default=0.0,
+        default=1.0,
         ge=0,
         le=100,
         description=(

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import REPO, RESULTS, shared_home
-from bench.loop.corpus import corpus, training_order
+from bench.loop.corpus import TasteCorpus, corpus, training_order
 from bench.loop.metrics import Scored, score
 from bench.loop.tastes import TASTES, Context, ReactionKind, react
 
@@ -40,13 +40,13 @@ RECIPES: dict[str, dict[str, Any]] = {
     "fixed-1e-4": {"learning_rate": 1e-4, "epochs": 2, "min_steps": 0},
     # The demo's former hand-picked recipe: a higher rate and four passes.
     "fixed-1e-3": {"learning_rate": 1e-3, "epochs": 4, "min_steps": 0},
-    # The defaults: the automatic rate and the step floor, DPO alone.
-    "adaptive-dpo": {},
-    # The same plus the supervised loss on the chosen text.
-    "adaptive-dpo+sft": {"sft_weight": 1.0},
+    # The automatic rate and the step floor, DPO alone.
+    "adaptive-dpo": {"sft_weight": 0.0},
+    # The defaults: the same plus the supervised loss on the chosen text.
+    "adaptive-dpo+sft": {},
     # Half the small-data rate, with and without the supervised loss.
-    "adaptive-half-rate+sft": {"auto_learning_rate": 5e-4, "sft_weight": 1.0},
-    "adaptive-half-rate-dpo": {"auto_learning_rate": 5e-4},
+    "adaptive-half-rate+sft": {"auto_learning_rate": 5e-4},
+    "adaptive-half-rate-dpo": {"auto_learning_rate": 5e-4, "sft_weight": 0.0},
 }
 """Candidate recipes, as overrides of the training defaults (``reference`` is ``base``
 for all: a fresh adapter on all the pairs; DPO alone unless ``sft_weight`` is set)."""
@@ -68,6 +68,25 @@ class RecipeResult:
     acceptance: float
     syntax_valid: float | None
     degenerate: int | None = None
+
+
+DEMO = "demo"
+"""The demo's own taste and functions (``prefloop.trainer.simulate``): annotated signatures,
+32 training functions, 8 held out."""
+
+
+def taste_corpus(name: str) -> TasteCorpus:
+    """The contexts of a taste of the loop benchmark, or of the demo (:data:`DEMO`)."""
+    if name != DEMO:
+        return corpus(name)
+    from prefloop.trainer.simulate import HELDOUT_TASKS, TRAINING_TASKS
+
+    def contexts(tasks: Sequence[Any]) -> tuple[Context, ...]:
+        return tuple(
+            Context("annotations", t.name, "util.py", t.prefix, "", t.wanted) for t in tasks
+        )
+
+    return TasteCorpus(DEMO, contexts(TRAINING_TASKS), contexts(HELDOUT_TASKS))
 
 
 def _suggest(
@@ -198,14 +217,15 @@ def run_taste(
     from prefloop.train_config import load_config
     from prefloop.trainer.dpo import train_dpo
 
-    taste_corpus = corpus(taste)
-    train = training_order(taste_corpus.train, seed)[:contexts]
-    heldout = list(taste_corpus.heldout)
+    contexts_of = taste_corpus(taste)
+    train = training_order(contexts_of.train, seed)[:contexts]
+    heldout = list(contexts_of.heldout)
+    judged = TASTES[heldout[0].taste]
     model, tokenizer = _load(model_dir)
     suggestions = _suggest(model, tokenizer, train, max_tokens=max_tokens)
     pairs = feedback_pairs(tokenizer, train, suggestions)
     base_scored = [
-        score(TASTES[taste], c, s)
+        score(judged, c, s)
         for c, s in zip(
             heldout, _suggest(model, tokenizer, heldout, max_tokens=max_tokens), strict=True
         )
@@ -236,7 +256,7 @@ def run_taste(
         trained = train_dpo(model_dir, pairs, out, config) if pairs else None
         model, tokenizer = _load(model_dir, trained.adapter_dir if trained else None)
         scored = [
-            score(TASTES[taste], c, s)
+            score(judged, c, s)
             for c, s in zip(
                 heldout, _suggest(model, tokenizer, heldout, max_tokens=max_tokens), strict=True
             )
@@ -304,7 +324,9 @@ def write_section(path: Path, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.loop.recipes", description=__doc__)
-    parser.add_argument("--tastes", default=",".join(TASTES))
+    parser.add_argument(
+        "--tastes", default=",".join(TASTES), help=f"tastes of the loop benchmark, or {DEMO!r}"
+    )
     parser.add_argument("--recipes", default=",".join(RECIPES))
     parser.add_argument("--contexts", type=int, help="training contexts per taste (all)")
     parser.add_argument("--seed", type=int, default=0)
@@ -322,7 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     tastes = [t for t in args.tastes.split(",") if t]
     recipes = [r for r in args.recipes.split(",") if r]
-    unknown = [t for t in tastes if t not in TASTES] + [r for r in recipes if r not in RECIPES]
+    unknown = [t for t in tastes if t not in [*TASTES, DEMO]]
+    unknown += [r for r in recipes if r not in RECIPES]
     if unknown:
         raise SystemExit(f"unknown tastes or recipes: {unknown}")
     if args.model:

@@ -19,7 +19,7 @@ def test_defaults_suit_small_data() -> None:
     assert config.lora_r == 8
     assert config.lora_target_modules == ("q_proj", "v_proj")
     assert config.reference == "base"
-    assert config.sft_weight == 0
+    assert config.sft_weight == 1
 
 
 @pytest.mark.parametrize(
