@@ -3,6 +3,7 @@ trade-off, the verdict against the targets) and a PNG plot per taste."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -98,8 +99,16 @@ def verdict(results: Sequence[ServiceResult], user: str) -> str:
     first_a, last_a = mean_and_spread(acceptance[0])[0], mean_and_spread(acceptance[-1])[0]
     runs = [run for r in results for run in r.runs]
     promoted = sum(1 for run in runs if run["status"] == "succeeded")
+    served = [
+        next(
+            (d.rounds[-1].get("version") for d in r.developers if d.user == user and d.rounds), None
+        )
+        for r in results
+    ]
+    learnt = sum(1 for v in served if v and v != "base")
     checks = [
-        f"promoted {promoted}/{len(runs)} retrains",
+        f"promoted {promoted}/{len(runs)} retrains; a promoted retrain served after the last "
+        f"round in {learnt}/{len(results)} service(s)",
         f"edit distance {first_d:.3f} → {last_d:.3f} "
         f"({'met' if last_d <= first_d * (1 - EDIT_DISTANCE_DROP) else 'not met'}: −30 %)",
         f"acceptance {first_a:.0%} → {last_a:.0%} "
@@ -121,13 +130,26 @@ def run_lines(results: Sequence[ServiceResult]) -> list[str]:
     lines = []
     for result in results:
         for round_no, run in enumerate(result.runs, 1):
+            head = f"- seed {result.seed}, round {round_no}: "
+            if run["status"] == "refused":
+                lines.append(head + f"refused before training: {_refusal(run.get('error'))}")
+                continue
             reasons = "; ".join(run.get("gate_reasons") or []) or run.get("error") or ""
             lines.append(
-                f"- seed {result.seed}, round {round_no}: {run['status']}"
+                head + f"{run['status']}"
                 f" ({run.get('train_pairs')} train / {run.get('heldout_pairs')} held-out pairs,"
                 f" {run.get('steps')} steps)" + (f": {reasons}" if reasons else "")
             )
     return lines
+
+
+def _refusal(error: object) -> str:
+    """The service's refusal message out of its JSON answer (or the text as it came)."""
+    try:
+        body = json.loads(str(error))
+    except ValueError:
+        return str(error)
+    return str(body.get("error", error)) if isinstance(body, dict) else str(error)
 
 
 def plot(results: Sequence[ServiceResult], user: str, title: str, path: Path) -> None:
