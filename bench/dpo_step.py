@@ -105,7 +105,15 @@ def prefloop_trl(
     model_dir: str, pairs: list[dict[str, Any]], steps: int, work: Path
 ) -> list[float]:
     times: list[float] = []
-    config = load_config(env={}, overrides={"max_steps": steps, "batch_size": 8, "device": "cpu"})
+    # The same work as the plain TRL run beside it: its rate, DPO alone.
+    overrides = {
+        "max_steps": steps,
+        "batch_size": 8,
+        "device": "cpu",
+        "learning_rate": 1e-4,
+        "sft_weight": 0.0,
+    }
+    config = load_config(env={}, overrides=overrides)
     train_dpo(
         model_dir,
         pairs,

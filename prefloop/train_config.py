@@ -70,7 +70,9 @@ class TrainConfig(BaseSettings):
     )
     epochs: float = Field(default=2.0, gt=0, le=100, description="Passes over the training pairs.")
     max_steps: int = Field(
-        default=0, ge=0, description="Stop after this many optimizer steps (0: run the epochs)."
+        default=0,
+        ge=0,
+        description="Exactly this many optimizer steps (0: the epochs, at least `min_steps`).",
     )
     min_steps: int = Field(
         default=24,

@@ -29,7 +29,7 @@ from typing import Any
 
 from bench.common import REPO, RESULTS, shared_home
 from bench.loop.corpus import TasteCorpus, corpus, training_order
-from bench.loop.metrics import Scored, score
+from bench.loop.metrics import score
 from bench.loop.tastes import TASTES, Context, ReactionKind, react
 
 BEGIN = "<!-- bench.loop.recipes: begin -->"
@@ -89,41 +89,8 @@ def taste_corpus(name: str) -> TasteCorpus:
     return TasteCorpus(DEMO, contexts(TRAINING_TASKS), contexts(HELDOUT_TASKS))
 
 
-def _suggest(
-    model: Any, tokenizer: Any, contexts: Sequence[Context], *, max_tokens: int
-) -> list[str]:
-    """The greedy single-line suggestion at each context, in the service's prompt format
-    and post-processing."""
-    from prefloop.prompting import build_prompt, resolve_template, special_tokens
-    from prefloop.settings import Settings
-    from prefloop.trainer.probing import greedy_completion
-    from server.postprocess import postprocess_candidates
-
-    settings = Settings()
-    template = resolve_template(settings.fim_template, special_tokens(tokenizer))
-    out = []
-    for context in contexts:
-        prompt = build_prompt(
-            context.prefix,
-            context.suffix,
-            template=template,
-            tokenizer=tokenizer,
-            max_prompt_tokens=settings.max_prompt_tokens,
-            language="python",
-            path=context.path,
-        )
-        text = greedy_completion(model, tokenizer, prompt.text, max_tokens=max_tokens).text
-        cuts = [text.find(s) for s in prompt.stop if s and s in text]
-        if cuts:
-            text = text[: min(cuts)]
-        kept = postprocess_candidates(
-            [text], prefix=prompt.prefix, suffix=prompt.suffix, mode="single_line"
-        )
-        out.append((kept or [""])[0])
-    return out
-
-
-def _prompt(tokenizer: Any, context: Context) -> str:
+def _prompt(tokenizer: Any, context: Context) -> Any:
+    """The service's prompt at ``context`` (its default prompt settings)."""
     from prefloop.prompting import build_prompt, resolve_template, special_tokens
     from prefloop.settings import Settings
 
@@ -137,7 +104,29 @@ def _prompt(tokenizer: Any, context: Context) -> str:
         max_prompt_tokens=settings.max_prompt_tokens,
         language="python",
         path=context.path,
-    ).text
+    )
+
+
+def _suggest(
+    model: Any, tokenizer: Any, contexts: Sequence[Context], *, max_tokens: int
+) -> list[str]:
+    """The greedy single-line suggestion at each context, in the service's prompt format
+    and post-processing."""
+    from prefloop.trainer.probing import greedy_completion
+    from server.postprocess import postprocess_candidates
+
+    out = []
+    for context in contexts:
+        prompt = _prompt(tokenizer, context)
+        text = greedy_completion(model, tokenizer, prompt.text, max_tokens=max_tokens).text
+        cuts = [text.find(s) for s in prompt.stop if s and s in text]
+        if cuts:
+            text = text[: min(cuts)]
+        kept = postprocess_candidates(
+            [text], prefix=prompt.prefix, suffix=prompt.suffix, mode="single_line"
+        )
+        out.append((kept or [""])[0])
+    return out
 
 
 def feedback_pairs(
@@ -154,7 +143,7 @@ def feedback_pairs(
             continue
         pairs.append(
             {
-                "prompt": _prompt(tokenizer, context),
+                "prompt": _prompt(tokenizer, context).text,
                 "chosen": reaction.kept,
                 "rejected": suggestion,
             }
@@ -191,13 +180,35 @@ def _probe_counts(model: Any, tokenizer: Any) -> tuple[float, int]:
     return valid, sum(bool(r["degenerate"]) for r in results)
 
 
-def _figures(scored: Sequence[Scored]) -> tuple[float, float, float]:
+@dataclass(frozen=True)
+class _Measured:
+    taste_share: float
+    edit_distance: float
+    acceptance: float
+    syntax_valid: float | None
+    degenerate: int | None
+
+
+def _measure(
+    model: Any,
+    tokenizer: Any,
+    heldout: Sequence[Context],
+    *,
+    max_tokens: int,
+    probes: bool,
+) -> _Measured:
+    """The held-out figures of ``model`` and, with ``probes``, the probe set's counts."""
+    suggestions = _suggest(model, tokenizer, heldout, max_tokens=max_tokens)
+    scored = [score(TASTES[c.taste], c, s) for c, s in zip(heldout, suggestions, strict=True)]
     n = len(scored)
     accepted = sum(s.reaction in ("accept", "edit_after_accept") for s in scored)
-    return (
+    valid, degenerate = _probe_counts(model, tokenizer) if probes else (None, None)
+    return _Measured(
         sum(s.satisfied for s in scored) / n,
         statistics.fmean(s.distance for s in scored),
         accepted / n,
+        valid,
+        degenerate,
     )
 
 
@@ -220,34 +231,12 @@ def run_taste(
     contexts_of = taste_corpus(taste)
     train = training_order(contexts_of.train, seed)[:contexts]
     heldout = list(contexts_of.heldout)
-    judged = TASTES[heldout[0].taste]
     model, tokenizer = _load(model_dir)
-    suggestions = _suggest(model, tokenizer, train, max_tokens=max_tokens)
-    pairs = feedback_pairs(tokenizer, train, suggestions)
-    base_scored = [
-        score(judged, c, s)
-        for c, s in zip(
-            heldout, _suggest(model, tokenizer, heldout, max_tokens=max_tokens), strict=True
-        )
-    ]
-    share, distance, acceptance = _figures(base_scored)
-    valid, degenerate = _probe_counts(model, tokenizer) if probes else (None, None)
-    results = [
-        RecipeResult(
-            taste,
-            "base",
-            len(pairs),
-            0,
-            0.0,
-            0.0,
-            None,
-            share,
-            distance,
-            acceptance,
-            valid,
-            degenerate,
-        )
-    ]
+    pairs = feedback_pairs(
+        tokenizer, train, _suggest(model, tokenizer, train, max_tokens=max_tokens)
+    )
+    base = _measure(model, tokenizer, heldout, max_tokens=max_tokens, probes=probes)
+    results = [RecipeResult(taste, "base", len(pairs), 0, 0.0, 0.0, None, **asdict(base))]
     report(f"{taste}: {len(train)} contexts, {len(pairs)} pairs; base: {results[0]}")
     del model
     for name in recipes:
@@ -255,29 +244,17 @@ def run_taste(
         out = work / f"{taste}-{name}-{seed}"
         trained = train_dpo(model_dir, pairs, out, config) if pairs else None
         model, tokenizer = _load(model_dir, trained.adapter_dir if trained else None)
-        scored = [
-            score(judged, c, s)
-            for c, s in zip(
-                heldout, _suggest(model, tokenizer, heldout, max_tokens=max_tokens), strict=True
-            )
-        ]
-        share, distance, acceptance = _figures(scored)
-        valid, degenerate = _probe_counts(model, tokenizer) if probes else (None, None)
-        plan = config.plan(len(pairs))
+        measured = _measure(model, tokenizer, heldout, max_tokens=max_tokens, probes=probes)
         results.append(
             RecipeResult(
                 taste,
                 name,
                 len(pairs),
                 trained.steps if trained else 0,
-                plan.learning_rate,
+                config.plan(len(pairs)).learning_rate,
                 trained.seconds if trained else 0.0,
                 trained.final_loss if trained else None,
-                share,
-                distance,
-                acceptance,
-                valid,
-                degenerate,
+                **asdict(measured),
             )
         )
         report(f"{taste}: {results[-1]}")
