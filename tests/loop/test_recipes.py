@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.loop.recipes import BEGIN, END, DEMO, run_taste, section, taste_corpus
+from bench.loop.recipes import BEGIN, DEMO, END, run_taste, section, taste_corpus
 from prefloop.trainer.simulate import HELDOUT_TASKS, TRAINING_TASKS
 
 
