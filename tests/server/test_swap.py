@@ -106,11 +106,11 @@ def cli(s: Swappable, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def stored_versions(s: Swappable, ids: list[str]) -> dict[str, str]:
+def stored_versions(db: Path, ids: list[str]) -> dict[str, str]:
     """The model version stored with each of the suggestions ``ids``, once all are stored."""
 
     def rows() -> dict[str, str]:
-        conn = sqlite3.connect(s.server.db_path)
+        conn = sqlite3.connect(db)
         try:
             marks = ",".join("?" for _ in ids)
             return dict(
@@ -189,7 +189,7 @@ def test_hot_swap_under_continuous_load(swappable: Swappable) -> None:
     # Greedy decoding: one text per version, and each version writes its own.
     assert all(len(t) == 1 for t in texts.values()), texts
     assert len({next(iter(t)) for t in texts.values()}) == 3, texts
-    rows = stored_versions(swappable, [r.suggestion_id for r in results])
+    rows = stored_versions(swappable.server.db_path, [r.suggestion_id for r in results])
     assert rows == {r.suggestion_id: r.version for r in results}
     health = httpx.get(swappable.server.url + "/healthz").json()
     assert health["model_version"] == v1.id
@@ -230,7 +230,9 @@ def test_generation_in_flight_finishes_on_the_version_it_started_with(
     body = out["body"]
     assert body["model_version"] == before
     assert body["candidates"][0]["text"] == reference["candidates"][0]["text"]
-    assert stored_versions(swappable, [body["suggestion_id"]]) == {body["suggestion_id"]: before}
+    assert stored_versions(swappable.server.db_path, [body["suggestion_id"]]) == {
+        body["suggestion_id"]: before
+    }
     assert served(swappable) == new.id
 
 

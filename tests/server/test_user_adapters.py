@@ -5,7 +5,6 @@ several users."""
 from __future__ import annotations
 
 import shutil
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from prefloop.server.engines import EngineError, create_engine
 from prefloop.settings import Settings
 from tests.adapters import make_lora_adapter
 from tests.conftest import ServerProcess, start_server
-from tests.server.test_swap import cli
+from tests.server.test_swap import cli, stored_versions
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e]
@@ -93,28 +92,6 @@ def per_user(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> 
     settings = Settings(home=home, server_url=server.url, registry_keep=10)
     yield PerUser(server, settings, adapters)
     server.stop()
-
-
-def stored_versions(db: Path, ids: list[str]) -> dict[str, str]:
-    def rows() -> dict[str, str]:
-        conn = sqlite3.connect(db)
-        try:
-            marks = ",".join("?" for _ in ids)
-            return dict(
-                conn.execute(
-                    f"SELECT id, model_version FROM suggestions WHERE id IN ({marks})", ids
-                ).fetchall()
-            )
-        finally:
-            conn.close()
-
-    return wait_until(
-        rows,
-        lambda found: len(found) == len(ids),
-        what=f"{len(ids)} suggestions stored",
-        timeout=30,
-        interval=0.2,
-    )
 
 
 def test_each_user_is_served_their_own_version(per_user: PerUser) -> None:
