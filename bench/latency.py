@@ -95,6 +95,7 @@ def main() -> None:
                         prefix=prompt.prefix,
                         suffix=prompt.suffix,
                         mode="multi_line",
+                        lead=prompt.lead,
                     )
                     t0 = time.perf_counter()
                     response = client.post(

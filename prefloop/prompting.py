@@ -32,8 +32,10 @@ __all__ = [
     "FimTemplate",
     "Prompt",
     "Tokenizer",
+    "after_lead",
     "build_prompt",
     "comment_markers",
+    "cursor_lead",
     "detect_template",
     "resolve_template",
     "special_tokens",
@@ -254,8 +256,10 @@ class Prompt:
     """A rendered prompt and what went into it.
 
     ``prefix`` and ``suffix`` are the parts of the code before and after the cursor that the
-    prompt holds; ``template`` is the FIM template's name or ``"prefix"``; ``stop`` holds the
-    stop sequences for the engine; ``token_count`` is the length of ``text`` in tokens.
+    prompt holds; ``lead`` is the blank text between ``prefix`` and the cursor that the prompt
+    leaves for the model to write (:func:`cursor_lead`). ``template`` is the FIM template's name or
+    ``"prefix"``; ``stop`` holds the stop sequences for the engine; ``token_count`` is the
+    length of ``text`` in tokens.
     ``prefix_truncated``/``suffix_truncated`` say whether anything but whitespace was cut.
     """
 
@@ -267,6 +271,7 @@ class Prompt:
     suffix_truncated: bool
     stop: tuple[str, ...]
     token_count: int
+    lead: str = ""
 
 
 # Comment (start, end) markers by LSP language id and common short names; end is empty for
@@ -295,6 +300,44 @@ _COMMENT_MARKERS: dict[str, tuple[str, str]] = {
     )
     for name in names.split()
 }
+
+
+def cursor_lead(prefix: str) -> str:
+    """The whitespace a prompt leaves out before the cursor: when the text before the cursor
+    on its line is blank (the cursor after Enter, on an indented or empty line), the line
+    breaks and indentation after the last non-blank character; otherwise nothing.
+
+    A prompt that ends in indentation makes a model start in the middle of a whitespace
+    token: it writes one space too many (`` return``), nothing, or a new top-level
+    statement. Ending the prompt at the last line with code lets it write the line break and
+    the indentation itself, as it saw them in training; the suggestion is then what follows
+    the cursor (:func:`after_lead`).
+    """
+    if prefix[prefix.rfind("\n") + 1 :].strip():
+        return ""
+    return prefix[len(prefix.rstrip()) :]
+
+
+def after_lead(text: str, lead: str) -> str | None:
+    """The part of ``text`` after the cursor when the model wrote ``lead`` (the blank end of
+    the cursor's line the prompt left out) itself; None when its first line starts left of
+    the cursor. ``text`` is returned as it is when there is no lead."""
+    if not lead:
+        return text
+    body = text.lstrip(" \t\r\n")
+    written = text[: len(text) - len(body)]
+    if "\n" not in written:
+        return body
+    indent = written[written.rfind("\n") + 1 :]
+    cursor_indent = lead[lead.rfind("\n") + 1 :]
+    if indent.startswith(cursor_indent):
+        return indent[len(cursor_indent) :] + body
+    extra = _indent_width(indent) - _indent_width(cursor_indent)
+    return None if extra < 0 else " " * extra + body
+
+
+def _indent_width(whitespace: str) -> int:
+    return len(whitespace.expandtabs(4))
 
 
 def comment_markers(language: str) -> tuple[str, str]:
@@ -460,20 +503,23 @@ def build_prompt(
 ) -> Prompt:
     """Render a prompt for the code around the cursor within ``max_prompt_tokens`` tokens.
 
-    ``template`` None gives a prefix-only prompt (header comment with ``path`` and
-    ``language``, then up to :data:`SUFFIX_CONTEXT_MAX_LINES` lines of the suffix as a comment
-    block, then the prefix). The whole rendered text, template tokens and header included,
-    stays within ``max_prompt_tokens``. The suffix gets ``suffix_share`` of the tokens left for
-    code, the prefix the rest; what one side does not use goes to the other. Over-long sides are
-    cut at their far ends at line boundaries; inputs are never rejected. Header lines of a
-    prefix-only prompt that do not fit are left out. Raises ValueError when the budget cannot
-    hold a template's marker tokens, when it is not positive, or when ``suffix_share`` is
-    outside [0, 1].
+    A prompt ends at the last line with code when the cursor's line is blank before the
+    cursor (:func:`cursor_lead`). ``template`` None gives a prefix-only prompt (header
+    comment with ``path`` and ``language``, then up to :data:`SUFFIX_CONTEXT_MAX_LINES` lines
+    of the suffix as a comment block, then the prefix). The whole rendered text, template
+    tokens and header included, stays within ``max_prompt_tokens``. The suffix gets
+    ``suffix_share`` of the tokens left for code, the prefix the rest; what one side does not
+    use goes to the other. Over-long sides are cut at their far ends at line boundaries;
+    inputs are never rejected. Header lines of a prefix-only prompt that do not fit are left
+    out. Raises ValueError when the budget cannot hold a template's marker tokens, when it is
+    not positive, or when ``suffix_share`` is outside [0, 1].
     """
     if max_prompt_tokens < 1:
         raise ValueError(f"max_prompt_tokens must be positive, got {max_prompt_tokens}")
     if not 0.0 <= suffix_share <= 1.0:
         raise ValueError(f"suffix_share must be within [0, 1], got {suffix_share}")
+    lead = cursor_lead(prefix)
+    prefix = prefix[: len(prefix) - len(lead)]
     suffix_source = suffix
     suffix_measure: _Measure | None = None
     render: Callable[[str, str], str]
@@ -532,4 +578,5 @@ def build_prompt(
         suffix_truncated=_has_content(suffix, len(kept_suffix), len(suffix)),
         stop=stop,
         token_count=count,
+        lead=lead,
     )

@@ -5,7 +5,14 @@ Steps, in order:
 1. Cut at the first special token that leaked into the text (``<|endoftext|>``,
    ``<fim_middle>``, ``<file_sep>``, ``<|im_end|>``, ``<EOT>``, DeepSeek's ``<｜…｜>``...).
    ``<filename>`` is not treated as special: it is common in usage strings.
-2. Shape by mode.
+2. Start at the cursor. When the prompt left out the blank end of the cursor's line
+   (:func:`prefloop.prompting.cursor_lead`), the model writes the line break and indentation
+   itself; they are dropped, and the suggestion starts where the first generated line
+   starts: at the cursor when that line is indented as deep as the cursor, after the extra
+   indentation when deeper. A first line indented less than the cursor belongs outside the
+   cursor's block: nothing is suggested. Text the model continues the last code line with
+   (no line break) is placed at the cursor.
+3. Shape by mode.
 
    * ``single_line``: the suggestion ends at the end of the current line. When the cursor is at
      the end of a line whose text before the cursor is empty or opens a block, and the model
@@ -19,7 +26,7 @@ Steps, in order:
      comes with its closing brace; a line such as ``} else {`` ends the suggestion without
      being kept.
 
-3. Trim text the suffix already holds.
+4. Trim text the suffix already holds.
 
    * Whole lines: when the suggestion's last non-blank lines equal the suffix's first non-blank
      lines (same indentation), they are dropped. Lines that close brackets are dropped only
@@ -30,7 +37,7 @@ Steps, in order:
      suggestion closes one it did not open and the line would otherwise close more than it
      opened (``foo(`` + ``bar(a)`` keeps its ``)`` before the suffix's ``)``).
 
-4. Trailing whitespace is stripped before the trimming. Whitespace left in front of trimmed
+5. Trailing whitespace is stripped before the trimming. Whitespace left in front of trimmed
    text separates the suggestion from the suffix (``a, `` before ``b)``) and is kept. Empty and
    whitespace-only results become None.
 """
@@ -40,6 +47,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Literal
+
+from prefloop.prompting import after_lead
 
 __all__ = ["Mode", "postprocess", "postprocess_candidates", "strip_special_tokens"]
 
@@ -277,10 +286,15 @@ def _trim_suffix_overlap(completion: str, suffix: str, line_prefix: str) -> str:
     return _trim_overlapping_chars(completion, suffix, line_prefix)
 
 
-def postprocess(text: str, *, prefix: str, suffix: str, mode: Mode) -> str | None:
-    """The inline suggestion for generated ``text`` at the cursor between ``prefix`` and
-    ``suffix``, or None when nothing worth showing is left."""
-    text = strip_special_tokens(text)
+def postprocess(text: str, *, prefix: str, suffix: str, mode: Mode, lead: str = "") -> str | None:
+    """The inline suggestion for generated ``text`` at the cursor after ``prefix`` + ``lead``
+    and before ``suffix``, or None when nothing worth showing is left. ``lead`` is the blank
+    text before the cursor that the prompt left for the model to write
+    (:attr:`prefloop.prompting.Prompt.lead`)."""
+    placed = after_lead(strip_special_tokens(text), lead)
+    if placed is None:
+        return None
+    text, prefix = placed, prefix + lead
     line_prefix = prefix[prefix.rfind("\n") + 1 :]
     if mode == "single_line":
         text = _single_line(text, line_prefix, suffix)
@@ -293,12 +307,12 @@ def postprocess(text: str, *, prefix: str, suffix: str, mode: Mode) -> str | Non
 
 
 def postprocess_candidates(
-    texts: Iterable[str], *, prefix: str, suffix: str, mode: Mode
+    texts: Iterable[str], *, prefix: str, suffix: str, mode: Mode, lead: str = ""
 ) -> list[str]:
     """Post-process each generated text; drop None results and duplicates, keeping order."""
     results: dict[str, None] = {}
     for text in texts:
-        suggestion = postprocess(text, prefix=prefix, suffix=suffix, mode=mode)
+        suggestion = postprocess(text, prefix=prefix, suffix=suffix, mode=mode, lead=lead)
         if suggestion is not None:
             results.setdefault(suggestion)
     return list(results)

@@ -107,7 +107,11 @@ class SuggestionService:
         if generations and generations[0].version:
             version = generations[0].version
         texts = postprocess_candidates(
-            [g.text for g in generations], prefix=prompt.prefix, suffix=prompt.suffix, mode=req.mode
+            [g.text for g in generations],
+            prefix=prompt.prefix,
+            suffix=prompt.suffix,
+            mode=req.mode,
+            lead=prompt.lead,
         )
         suggestion_id = uuid.uuid4().hex
         timings = {
@@ -132,6 +136,7 @@ class SuggestionService:
                 prefix=req.prefix,
                 suffix=req.suffix,
                 prompt=prompt.text,
+                prompt_lead=prompt.lead,
                 template=prompt.template,
                 prefix_truncated=prompt.prefix_truncated,
                 suffix_truncated=prompt.suffix_truncated,

@@ -323,7 +323,7 @@ def run_probes(
     max_tokens: int,
 ) -> list[dict[str, Any]]:
     """Greedy completions of the probes with the engine's prompt format, timed."""
-    from prefloop.prompting import build_prompt, resolve_template, special_tokens
+    from prefloop.prompting import after_lead, build_prompt, resolve_template, special_tokens
 
     template = resolve_template(settings.fim_template, special_tokens(tokenizer))
     out = []
@@ -344,6 +344,8 @@ def run_probes(
         if cuts:
             text = text[: min(cuts)]
             budget_spent = False
+        # The probe's prefix holds the whitespace the prompt left out: judge what follows it.
+        text = after_lead(text, prompt.lead) or ""
         result = probe_quality(probe, text, cut=budget_spent)
         result["seconds"] = seconds
         result["completion"] = text

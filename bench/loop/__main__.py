@@ -44,9 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--mode", default="single_line", choices=["single_line", "multi_line"], help="suggestions"
     )
-    parser.add_argument("--humaneval", type=int, default=8, help="HumanEval problems (0: none)")
+    parser.add_argument("--humaneval", type=int, default=16, help="HumanEval problems (0: none)")
     parser.add_argument(
-        "--humaneval-tokens", type=int, default=64, help="tokens per HumanEval completion"
+        "--humaneval-tokens", type=int, default=96, help="tokens per HumanEval completion"
     )
     parser.add_argument(
         "--train-contexts",

@@ -123,7 +123,7 @@ def _suggest(
         if cuts:
             text = text[: min(cuts)]
         kept = postprocess_candidates(
-            [text], prefix=prompt.prefix, suffix=prompt.suffix, mode="single_line"
+            [text], prefix=prompt.prefix, suffix=prompt.suffix, mode="single_line", lead=prompt.lead
         )
         out.append((kept or [""])[0])
     return out
@@ -141,11 +141,13 @@ def feedback_pairs(
             continue
         if reaction.kept.strip() == suggestion.strip():
             continue
+        prompt = _prompt(tokenizer, context)
+        # As the pair builder stores them: both texts continue the prompt.
         pairs.append(
             {
-                "prompt": _prompt(tokenizer, context).text,
-                "chosen": reaction.kept,
-                "rejected": suggestion,
+                "prompt": prompt.text,
+                "chosen": prompt.lead + reaction.kept,
+                "rejected": prompt.lead + suggestion,
             }
         )
     return pairs

@@ -48,8 +48,8 @@ class LoopSettings:
     rounds: int = 3
     max_tokens: int = 24
     mode: str = "single_line"
-    humaneval_problems: int = 8
-    humaneval_tokens: int = 64
+    humaneval_problems: int = 16
+    humaneval_tokens: int = 96
     train_contexts: int | None = None
     heldout_contexts: int | None = None
     timing: Timing = field(default_factory=Timing)

@@ -166,6 +166,7 @@ class SuggestionRow:
     path: str | None
     prompt: str | None
     candidates: str | None
+    prompt_lead: str | None
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,8 @@ def affected_suggestions(conn: sqlite3.Connection) -> list[SuggestionRow]:
         SuggestionRow(*row)
         for row in conn.execute(
             "SELECT s.id, s.created_at, s.user, s.language, s.model_version, s.path, s.prompt, "
-            "s.candidates FROM _pb_affected a CROSS JOIN suggestions s ON s.id = a.id"
+            "s.candidates, s.prompt_lead "
+            "FROM _pb_affected a CROSS JOIN suggestions s ON s.id = a.id"
         )
     ]
 

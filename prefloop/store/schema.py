@@ -272,6 +272,13 @@ def m007_user_versions(db: sqlite_utils.Database) -> None:
     db.table("training_runs").add_column("users", str)
 
 
+@migrations()
+def m008_prompt_lead(db: sqlite_utils.Database) -> None:
+    """The blank end of a suggestion's prefix that its prompt left for the model to write
+    (``prompt_lead``; NULL for suggestions served before prompts did so)."""
+    db.table("suggestions").add_column("prompt_lead", str)
+
+
 _migrated: dict[Path, tuple[int, int]] = {}
 _migrating = threading.Lock()
 

@@ -66,8 +66,10 @@ def suggestion_row(
     suffix_truncated: bool,
     candidates: Sequence[str],
     timings: dict[str, float],
+    prompt_lead: str = "",
 ) -> dict[str, Any]:
-    """A ``suggestions`` row (not yet redacted: the writer redacts)."""
+    """A ``suggestions`` row (not yet redacted: the writer redacts). ``prompt_lead`` is the
+    blank end of the prefix the prompt left for the model to write."""
     return {
         "id": suggestion_id,
         "created_at": utcnow(),
@@ -86,6 +88,7 @@ def suggestion_row(
         "prefix": prefix,
         "suffix": suffix,
         "prompt": prompt,
+        "prompt_lead": prompt_lead,
         "template": template,
         "prefix_truncated": int(prefix_truncated),
         "suffix_truncated": int(suffix_truncated),
@@ -132,6 +135,7 @@ _SUGGESTION_COLUMNS = (
     "prefix",
     "suffix",
     "prompt",
+    "prompt_lead",
     "template",
     "prefix_truncated",
     "suffix_truncated",

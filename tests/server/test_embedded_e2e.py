@@ -69,3 +69,32 @@ def test_fibonacci_suggestion_and_logged_events(embedded_server: ServerProcess) 
     rows = json.loads(result.stdout)
     assert [(r["suggestion_id"], r["kind"]) for r in rows] == [(sid, "shown"), (sid, "accepted")]
     assert rows[1]["text"] == text
+
+
+@pytest.mark.parametrize(
+    ("prefix", "mode"),
+    [
+        ("def add(a, b):\n    ", "single_line"),  # Enter after the opener: an indented line
+        ("def add(a, b):\n    ", "multi_line"),
+        ('def add(a, b):\n    """Add two numbers."""\n', "multi_line"),  # column 0 in a body
+    ],
+)
+def test_after_enter_the_suggestion_starts_at_the_cursor(
+    embedded_server: ServerProcess, prefix: str, mode: str
+) -> None:
+    """The model writes the line break and indentation the prompt leaves out; the
+    suggestion is what goes at the cursor: the body, indented to where it belongs."""
+    with embedded_server.client(timeout=120) as client:
+        response = client.post(
+            "/v1/suggestions",
+            json={"prefix": prefix, "language": "python", "path": "calc.py", "mode": mode, "n": 1},
+        )
+    assert response.status_code == 200, response.text
+    (candidate,) = response.json()["candidates"]
+    text = candidate["text"]
+    cursor_column = len(prefix) - len(prefix.rstrip(" ")) if prefix.endswith(" ") else 0
+    # On the indented line, nothing more is indented; at column 0, the body's indentation.
+    assert not text[0].isspace() if cursor_column else text.startswith("    ")
+    tree = ast.parse(prefix + text)
+    assert isinstance(tree.body[0], ast.FunctionDef)
+    assert any(isinstance(node, ast.Return) for node in ast.walk(tree.body[0]))

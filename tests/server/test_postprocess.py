@@ -231,6 +231,42 @@ def test_overlap_trim_in_single_line_mode() -> None:
     )
 
 
+def test_text_after_a_lead_starts_at_the_cursor() -> None:
+    """The prompt ended before the blank end of the cursor's line; the model wrote it."""
+    prefix = "def add(a, b):"
+    generated = "\n    total = a + b\n    return total\n\nprint(add(1, 2))"
+    assert (
+        postprocess(generated, prefix=prefix, suffix="", mode="multi_line", lead="\n    ")
+        == "total = a + b\n    return total"
+    )
+    assert (
+        postprocess(generated, prefix=prefix, suffix="", mode="single_line", lead="\n    ")
+        == "total = a + b"
+    )
+    # At column 0 the suggestion carries the body's indentation.
+    assert (
+        postprocess(generated, prefix=prefix, suffix="", mode="multi_line", lead="\n")
+        == "    total = a + b\n    return total"
+    )
+    # A first line left of the cursor is nothing to suggest; so are blanks.
+    assert (
+        postprocess("\nx = 1", prefix="    y = 2", suffix="", mode="multi_line", lead="\n    ")
+        is None
+    )
+    assert postprocess("\n\n", prefix=prefix, suffix="", mode="single_line", lead="\n    ") is None
+    # The suffix's copy of the line is trimmed as without a lead.
+    assert (
+        postprocess(
+            "\n    return a + b",
+            prefix=prefix,
+            suffix="return a + b\n",
+            mode="single_line",
+            lead="\n    ",
+        )
+        is None
+    )
+
+
 def test_huge_prefix_and_suffix_are_handled() -> None:
     suffix = ")\n" + "x = 1\n" * 500_000
     assert postprocess("a, b)", prefix="f(", suffix=suffix, mode="multi_line") == "a, b"

@@ -18,8 +18,10 @@ from prefloop.prompting import (
     TEMPLATES,
     FimTemplate,
     Prompt,
+    after_lead,
     build_prompt,
     comment_markers,
+    cursor_lead,
     detect_template,
     resolve_template,
 )
@@ -176,6 +178,65 @@ def bpe() -> Any:
 
 def count(tokenizer: Any, text: str) -> int:
     return len(tokenizer.encode(text, add_special_tokens=False))
+
+
+# --- the cursor on a blank line --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("prefix", "lead"),
+    [
+        ("def add(a, b):\n    ", "\n    "),  # Enter after a block opener
+        ("def add(a, b):\n", "\n"),  # at column 0 after it
+        ('    """Add."""\n\n    ', "\n\n    "),  # after a blank line
+        ("x = 1   \n\t", "   \n\t"),  # trailing blanks on the line before are left out too
+        ("   ", "   "),  # nothing but blanks
+        ("", ""),
+        ("def add(a, b):", ""),  # text before the cursor on its line
+        ("    return ", ""),
+        ("x = 1\n  y", ""),
+    ],
+)
+def test_cursor_lead_is_the_blank_end_of_a_blank_line(prefix: str, lead: str) -> None:
+    assert cursor_lead(prefix) == lead
+
+
+@pytest.mark.parametrize(
+    ("generated", "lead", "expected"),
+    [
+        ("\n    return a + b", "\n    ", "return a + b"),  # as deep as the cursor
+        ("\n        return a", "\n    ", "    return a"),  # deeper: the extra indentation
+        ("\n\n    return a", "\n    ", "return a"),  # blank lines before it are dropped
+        ("\n    return a\n    x", "\n", "    return a\n    x"),  # later lines unchanged
+        ("\n\treturn a", "\n\t", "return a"),  # tabs
+        ("\n        return a", "\n\t", "    return a"),  # spaces under a tab
+        ("\ndef g():", "\n    ", None),  # left of the cursor: outside its block
+        (" b, c)", "\n    ", "b, c)"),  # continues the last code line: placed at the cursor
+        ("\n    ", "\n    ", ""),  # nothing but blanks
+        ("\n    return a", "", "\n    return a"),  # no lead: unchanged
+    ],
+)
+def test_after_lead_starts_the_text_at_the_cursor(
+    generated: str, lead: str, expected: str | None
+) -> None:
+    assert after_lead(generated, lead) == expected
+
+
+def test_prompt_leaves_the_blank_end_of_the_cursor_line_to_the_model() -> None:
+    prompt = prefix_only("def add(a, b):\n    ", "", language="python", path="a.py")
+    assert prompt.text.endswith("def add(a, b):")
+    assert prompt.prefix == "def add(a, b):"
+    assert prompt.lead == "\n    "
+    assert not prompt.prefix_truncated
+    same_line = prefix_only("def add(a, b):", "", language="python", path="a.py")
+    assert same_line.lead == ""
+    assert same_line.text == prompt.text
+
+
+def covered(prompt: Prompt) -> str:
+    """The code before the cursor a prompt covers: what it holds and the blank end it leaves
+    for the model."""
+    return prompt.prefix + prompt.lead
 
 
 def numbered_lines(tag: str, n: int) -> str:
@@ -379,10 +440,11 @@ def test_prefix_only_prompt_python_golden() -> None:
         "#\n"
         "# main()\n"
         "\n"
-        "import os\n\ndef main():\n    "
+        "import os\n\ndef main():"
     )
     assert prompt.template == "prefix"
-    assert prompt.prefix == "import os\n\ndef main():\n    "
+    assert prompt.prefix == "import os\n\ndef main():"
+    assert prompt.lead == "\n    "
     assert prompt.suffix == "\n    return 0\n\nmain()\n"
     assert not prompt.prefix_truncated
     assert not prompt.suffix_truncated
@@ -415,14 +477,15 @@ def test_prefix_only_prompt_typescript_golden() -> None:
         "// Code after the cursor:\n"
         "// }\n"
         "\n"
-        "function add(a: number, b: number) {\n  "
+        "function add(a: number, b: number) {"
     )
+    assert prompt.lead == "\n  "
 
 
 def test_prefix_only_prompt_sql_golden() -> None:
     prompt = prefix_only("SELECT id\n", "FROM users;\n", language="sql", path="q.sql")
     assert prompt.text == (
-        "-- File: q.sql\n-- Language: sql\n-- Code after the cursor:\n-- FROM users;\n\nSELECT id\n"
+        "-- File: q.sql\n-- Language: sql\n-- Code after the cursor:\n-- FROM users;\n\nSELECT id"
     )
 
 
@@ -437,22 +500,22 @@ def test_prefix_only_prompt_html_wraps_lines_and_escapes_comment_end() -> None:
         "<!--   <!-- nav - -> -->\n"
         "<!-- </body> -->\n"
         "\n"
-        "<body>\n  "
+        "<body>"
     )
 
 
 @pytest.mark.parametrize("suffix", ["", "   ", "\n\n  \n"])
 def test_prefix_only_prompt_without_suffix_has_no_context_block(suffix: str) -> None:
     prompt = prefix_only("x = 1\n", suffix, language="python", path="a.py")
-    assert prompt.text == "# File: a.py\n# Language: python\n\nx = 1\n"
+    assert prompt.text == "# File: a.py\n# Language: python\n\nx = 1"
     assert prompt.suffix == ""
     assert not prompt.suffix_truncated
 
 
 def test_prefix_only_prompt_without_path_or_language_is_the_prefix() -> None:
     prompt = prefix_only("echo hi\n", "", language="plaintext", path="")
-    assert prompt.text == "echo hi\n"
-    assert prompt.token_count == len("echo hi\n")
+    assert prompt.text == "echo hi"
+    assert prompt.token_count == len("echo hi")
 
 
 def test_prefix_only_context_is_limited_in_lines() -> None:
@@ -468,9 +531,9 @@ def test_prefix_only_context_is_limited_in_lines() -> None:
 def test_prefix_only_drops_header_lines_that_do_not_fit() -> None:
     long_path = "deep/" * 40 + "module.py"
     prompt = prefix_only("x = 1\n", "", language="python", path=long_path, budget=60)
-    assert prompt.text == "# Language: python\n\nx = 1\n"
+    assert prompt.text == "# Language: python\n\nx = 1"
     tiny = prefix_only("x = 1\n", "", language="python", path=long_path, budget=10)
-    assert tiny.text == "x = 1\n"
+    assert tiny.text == "x = 1"
 
 
 def test_prefix_only_stop_sequences() -> None:
@@ -517,8 +580,8 @@ FRAME = len(TEMPLATES["starcoder"].render("", ""))
 def test_fim_prompt_golden_when_everything_fits() -> None:
     prompt = fim("def f(x):\n    ", "\n    return y\n", 1000)
     assert prompt == Prompt(
-        text="<fim_prefix>def f(x):\n    <fim_suffix>\n    return y\n<fim_middle>",
-        prefix="def f(x):\n    ",
+        text="<fim_prefix>def f(x):<fim_suffix>\n    return y\n<fim_middle>",
+        prefix="def f(x):",
         suffix="\n    return y\n",
         template="starcoder",
         prefix_truncated=False,
@@ -533,7 +596,8 @@ def test_fim_prompt_golden_when_everything_fits() -> None:
             "<fim_middle>",
             "\n\n\n",
         ),
-        token_count=len("<fim_prefix>def f(x):\n    <fim_suffix>\n    return y\n<fim_middle>"),
+        token_count=len("<fim_prefix>def f(x):<fim_suffix>\n    return y\n<fim_middle>"),
+        lead="\n    ",
     )
 
 
@@ -544,7 +608,7 @@ def test_both_sides_cut_at_far_ends_on_line_boundaries() -> None:
     # the prefix start inside line 6, so the prefix keeps lines 7-9 (24 tokens); the 6 it leaves
     # go to the suffix, which keeps its first 2 lines (16 tokens).
     prompt = fim(prefix, suffix, FRAME + 40)
-    assert prompt.prefix == "p07xxxx\np08xxxx\np09xxxx\n"
+    assert covered(prompt) == "p07xxxx\np08xxxx\np09xxxx\n"
     assert prompt.suffix == "s00xxxx\ns01xxxx\n"
     assert prompt.prefix_truncated
     assert prompt.suffix_truncated
@@ -555,7 +619,7 @@ def test_both_sides_cut_at_far_ends_on_line_boundaries() -> None:
 def test_unused_suffix_budget_goes_to_prefix() -> None:
     prompt = fim(numbered_lines("p", 10), "s\n", FRAME + 40)
     # 38 tokens for the prefix instead of its 30: lines 6-9.
-    assert prompt.prefix == "p06xxxx\np07xxxx\np08xxxx\np09xxxx\n"
+    assert covered(prompt) == "p06xxxx\np07xxxx\np08xxxx\np09xxxx\n"
     assert prompt.suffix == "s\n"
     assert prompt.prefix_truncated
     assert not prompt.suffix_truncated
@@ -564,42 +628,47 @@ def test_unused_suffix_budget_goes_to_prefix() -> None:
 def test_unused_prefix_budget_goes_to_suffix() -> None:
     prompt = fim("x = (\n", numbered_lines("s", 10), FRAME + 40)
     # The prefix uses 6 tokens, the suffix gets 34 instead of 10: 4 whole lines.
-    assert prompt.prefix == "x = (\n"
+    assert covered(prompt) == "x = (\n"
     assert prompt.suffix == numbered_lines("s", 4)
     assert not prompt.prefix_truncated
     assert prompt.suffix_truncated
 
 
 @pytest.mark.parametrize(
-    ("share", "expected_prefix_lines", "expected_suffix_lines"),
-    [(0.0, 5, 0), (0.5, 2, 3), (1.0, 0, 5)],
+    ("share", "expected_prefix_lines", "expected_suffix"),
+    # With no share the suffix still gets the one token the prefix's five lines leave.
+    [(0.0, 5, "s"), (0.5, 2, numbered_lines("s", 3)), (1.0, 0, numbered_lines("s", 5))],
 )
 def test_suffix_share_splits_the_budget(
-    share: float, expected_prefix_lines: int, expected_suffix_lines: int
+    share: float, expected_prefix_lines: int, expected_suffix: str
 ) -> None:
     prompt = fim(numbered_lines("p", 10), numbered_lines("s", 10), FRAME + 40, suffix_share=share)
     prefix_lines = numbered_lines("p", 10).splitlines(keepends=True)
-    assert prompt.prefix == "".join(prefix_lines[10 - expected_prefix_lines :])
-    assert prompt.suffix == numbered_lines("s", expected_suffix_lines)
+    kept = "".join(prefix_lines[10 - expected_prefix_lines :])
+    # The prefix's final line break is the lead: the model writes it.
+    assert prompt.prefix == kept.removesuffix("\n")
+    assert prompt.lead == "\n"
+    assert prompt.suffix == expected_suffix
 
 
 def test_single_prefix_line_over_budget_is_cut_inside_the_line() -> None:
     prefix = "".join(str(i % 10) for i in range(100))
     prompt = fim(prefix, "", FRAME + 40)
-    assert prompt.prefix == prefix[-40:]
+    assert covered(prompt) == prefix[-40:]
     assert prompt.prefix_truncated
 
 
 def test_last_prefix_line_over_budget_is_cut_inside_it() -> None:
     prefix = "short\n" + "".join(chr(ord("a") + i % 26) for i in range(100))
     prompt = fim(prefix, "", FRAME + 40)
-    assert prompt.prefix == prefix[-40:]
+    assert covered(prompt) == prefix[-40:]
 
 
 def test_prefix_ending_in_newline_after_a_long_line_keeps_the_line_end() -> None:
     prefix = "a\n" + "b" * 100 + "\n"
     prompt = fim(prefix, "", FRAME + 40)
-    assert prompt.prefix == "b" * 39 + "\n"
+    assert prompt.prefix == "b" * 40
+    assert prompt.lead == "\n"
 
 
 def test_single_suffix_line_over_budget_is_cut_inside_the_line() -> None:
@@ -614,12 +683,12 @@ def test_suffix_cut_keeps_the_empty_rest_of_the_current_line() -> None:
     prompt = fim("p" * 100, suffix, FRAME + 40)
     # The suffix's share (10) cannot hold its second line: only the current line's end stays.
     assert prompt.suffix == "\n"
-    assert prompt.prefix == "p" * 39
+    assert covered(prompt) == "p" * 39
 
 
 def test_whitespace_only_cuts_do_not_count_as_truncation() -> None:
     prompt = fim("\n" * 100 + "x = 1\n", "\n" * 100, FRAME + 20)
-    assert prompt.prefix.endswith("x = 1\n")
+    assert covered(prompt).endswith("x = 1\n")
     assert len(prompt.prefix) + len(prompt.suffix) == 20
     assert not prompt.prefix_truncated
     assert not prompt.suffix_truncated
@@ -653,9 +722,9 @@ def test_real_tokenizer_prompt_is_within_budget_and_cut_at_lines(bpe: Any) -> No
         prompt = fim(prefix, suffix, budget, tokenizer=bpe)
         assert prompt.token_count == count(bpe, prompt.text) <= budget
         assert prompt.text == f"<fim_prefix>{prompt.prefix}<fim_suffix>{prompt.suffix}<fim_middle>"
-        assert prefix.endswith(prompt.prefix)
+        assert prefix.endswith(covered(prompt))
         assert suffix.startswith(prompt.suffix)
-        start = len(prefix) - len(prompt.prefix)
+        start = len(prefix) - len(covered(prompt))
         assert prefix[start - 1] == "\n"
         assert prompt.suffix.endswith("\n")
         assert prompt.prefix_truncated
@@ -669,7 +738,7 @@ def test_real_tokenizer_prefix_keeps_as_many_whole_lines_as_fit(bpe: Any) -> Non
     available = budget - 3
     assert count(bpe, prompt.prefix) <= available
     # One more line would not fit.
-    start = len(prefix) - len(prompt.prefix)
+    start = len(prefix) - len(covered(prompt))
     previous_line_start = prefix.rfind("\n", 0, start - 1) + 1
     assert count(bpe, prefix[previous_line_start:]) > available
 
@@ -678,7 +747,7 @@ def test_real_tokenizer_with_multibyte_text(bpe: Any) -> None:
     line = "greeting = 'héllo wörld 日本語 🎉'\n"
     prompt = fim(line * 200, line * 200, 120, tokenizer=bpe)
     assert prompt.token_count == count(bpe, prompt.text) <= 120
-    assert set(prompt.prefix.splitlines(keepends=True)) == {line}
+    assert set(covered(prompt).splitlines(keepends=True)) == {line}
     assert set(prompt.suffix.splitlines(keepends=True)) == {line}
 
 
@@ -712,7 +781,7 @@ def test_multi_megabyte_input_is_fast_and_tokenizes_only_a_window(bpe: Any) -> N
     assert prompt.token_count <= budget
     assert prompt.prefix_truncated
     assert prompt.suffix_truncated
-    assert prefix[len(prefix) - len(prompt.prefix) - 1] == "\n"
+    assert prefix[len(prefix) - len(covered(prompt)) - 1] == "\n"
     assert max(recording.encoded_lengths) <= budget * MAX_CHARS_PER_TOKEN + FRAME
 
 

@@ -56,6 +56,7 @@ class Feed:
         path: str = "src/calc.py",
         sid: str | None = None,
         user: str = "tester",
+        lead: str = "",
     ) -> str:
         sid = sid or uuid.uuid4().hex
         row = suggestion_row(
@@ -79,6 +80,7 @@ class Feed:
             suffix_truncated=False,
             candidates=candidates,
             timings={"total_ms": 1.0},
+            prompt_lead=lead,
         )
         self.writer.add_suggestion(row)
         self.writer.flush()

@@ -101,6 +101,24 @@ def test_rewrite_after_dismiss(tmp_path: Path, db: Path, feed: Feed) -> None:
     assert json.loads(pair["evidence"])["events"] == [ids[1], ids[2]]
 
 
+def test_both_texts_continue_a_prompt_that_left_the_cursor_line_to_the_model(
+    tmp_path: Path, db: Path, feed: Feed
+) -> None:
+    # The cursor on an indented empty line: the prompt ends at the opener and the model
+    # writes the line break and indentation (the stored lead) before the suggestion.
+    sid = feed.suggestion(
+        ["return a - b"],
+        prefix="def add(a, b):\n    ",
+        prompt="# File: src/calc.py\ndef add(a, b):",
+        lead="\n    ",
+    )
+    feed.events(*rewrite(sid, "return a + b", index=0))
+    build_pairs(db, settings(tmp_path))
+    (pair,) = pair_rows(db)
+    assert pair["prompt"] == "# File: src/calc.py\ndef add(a, b):"
+    assert (pair["chosen"], pair["rejected"]) == ("\n    return a + b", "\n    return a - b")
+
+
 def test_accepted_candidate_against_a_lower_judged_unshown_one(
     tmp_path: Path, db: Path, feed: Feed
 ) -> None:

@@ -16,7 +16,9 @@ keeping its source, a weight and the ids of its evidence:
   chosen and the loser rejected.
 
 The prompt of every pair is the stored prompt of its suggestion: the text the engine saw,
-with the same template and truncation.
+with the same template and truncation. Chosen and rejected continue that prompt: when the
+prompt left out the blank end of the cursor's line for the model to write (the stored
+``prompt_lead``, :func:`prefloop.prompting.cursor_lead`), both start with it.
 
 Pairs are dropped (and counted by reason, :mod:`~prefloop.trainer.pairs.filtering`) for
 ties, small score gaps, trivial lengths, identical or near-identical chosen/rejected

@@ -163,8 +163,9 @@ def run_build(
                         model_version=s.model_version,
                         source=p.source,
                         prompt=s.prompt,
-                        chosen=p.chosen,
-                        rejected=p.rejected,
+                        # Both texts continue the prompt: the whitespace it left out first.
+                        chosen=s.prompt_lead + p.chosen,
+                        rejected=s.prompt_lead + p.rejected,
                         weight=p.weight,
                         evidence=_evidence_json(k),
                         split=split,

@@ -68,6 +68,8 @@ class Evidence:
     path: str = ""
     prompt: str = ""
     candidates: list[str] = field(default_factory=list)
+    # the blank end of the prefix the prompt left for the model to write
+    prompt_lead: str = ""
     shown: set[int] = field(default_factory=set)
     # the first accept event of a candidate
     accepted: dict[int, str] = field(default_factory=dict)
@@ -118,6 +120,7 @@ def load_evidence(conn: sqlite3.Connection) -> dict[str, Evidence]:
             row.path or "",
             row.prompt or "",
             _candidate_texts(row.candidates),
+            row.prompt_lead or "",
         )
     for e in store.affected_events(conn):
         s = out.get(e.suggestion_id)
