@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             link_base=results_md.parent,
             setup=setup,
             adapters=args.adapters,
+            humaneval_problems=args.humaneval,
         )
         write_section(results_md, text)
         json_path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ from typing import Any
 
 from bench.loop.metrics import mean_and_spread
 from bench.loop.run import DeveloperResult, ServiceResult
+from prefloop.trainer.probing import sign_test
 
 BEGIN = "<!-- bench.loop: begin -->"
 END = "<!-- bench.loop: end -->"
@@ -25,6 +26,9 @@ FIGURES = (
 
 EDIT_DISTANCE_DROP = 0.30
 ACCEPTANCE_FACTOR = 2.0
+HUMANEVAL_ALPHA = 0.05
+"""A HumanEval drop counts when a one-sided sign test over the changed problems gives
+p below this."""
 
 
 def _cell(values: Sequence[float | None], fmt: str) -> str:
@@ -50,9 +54,12 @@ def _per_round(results: Sequence[ServiceResult], user: str, key: str) -> list[li
 
 
 def _series(results: Sequence[ServiceResult], attribute: str) -> list[list[float | None]]:
+    """A per-round figure of every service (an attribute, or a method computing it), by
+    round, one value per seed."""
     rounds: list[list[float | None]] = []
     for result in results:
-        for index, value in enumerate(getattr(result, attribute)):
+        values = getattr(result, attribute)
+        for index, value in enumerate(values() if callable(values) else values):
             while len(rounds) <= index:
                 rounds.append([])
             rounds[index].append(value)
@@ -87,7 +94,7 @@ def taste_table(results: Sequence[ServiceResult], user: str) -> list[str]:
     return lines
 
 
-def verdict(results: Sequence[ServiceResult], user: str) -> str:
+def verdict(results: Sequence[ServiceResult], user: str, humaneval_problems: int = 0) -> str:
     """The targets after the last round against round 0: every retrain promoted, edit
     distance down by 30 %, acceptance doubled (from zero: any acceptance), HumanEval pass@1
     and the probe syntax-valid rate not lower than before (means over seeds)."""
@@ -117,12 +124,46 @@ def verdict(results: Sequence[ServiceResult], user: str) -> str:
     humaneval = [[v for v in r if v is not None] for r in _series(results, "humaneval")]
     if len(humaneval) >= 2 and humaneval[0] and humaneval[-1]:
         before, after = mean_and_spread(humaneval[0])[0], mean_and_spread(humaneval[-1])[0]
-        checks.append(f"HumanEval pass@1 {before:.0%} → {after:.0%}")
+        checks.append(
+            f"HumanEval pass@1 {before:.0%} → {after:.0%} "
+            f"({humaneval_change(results, humaneval_problems)})"
+        )
     syntax = [[v for v in r if v is not None] for r in _series(results, "syntax_valid")]
     if len(syntax) >= 2 and syntax[0] and syntax[-1]:
         before, after = mean_and_spread(syntax[0])[0], mean_and_spread(syntax[-1])[0]
         checks.append(f"probe syntax-valid {before:.2f} → {after:.2f}")
     return "; ".join(checks)
+
+
+def humaneval_change(results: Sequence[ServiceResult], problems: int = 0) -> str:
+    """Whether HumanEval pass@1 after the last round is lower than before beyond noise:
+    over every service, the problems solved before and not after (lost) against those
+    solved after and not before (gained), judged by a one-sided sign test at 5 %. Greedy
+    completions of one version do not vary; what varies is which problems a version
+    happens to solve, so only the problems that changed are evidence. Results that
+    recorded only the share (of ``problems`` problems) are judged on the net change: a net
+    loss of d problems is lower beyond noise at best with p = 0.5^d."""
+    lost = gained = net = 0
+    recorded = all(len(r.humaneval_solved) >= 2 for r in results)
+    for result in results:
+        if recorded:
+            before, after = set(result.humaneval_solved[0]), set(result.humaneval_solved[-1])
+            lost += len(before - after)
+            gained += len(after - before)
+        elif len(result.humaneval) >= 2 and problems:
+            net += round((result.humaneval[0] - result.humaneval[-1]) * problems)
+        else:
+            return "problems not recorded"
+    if recorded:
+        p = sign_test(lost, gained)
+        lower = "lower beyond noise" if p < HUMANEVAL_ALPHA else "not lower beyond noise"
+        return f"{lost} problems lost, {gained} gained, sign test p {p:.2f}: {lower}"
+    if net <= 0:
+        return f"net {-net} problems gained: not lower"
+    best = sign_test(net, 0)
+    if best >= HUMANEVAL_ALPHA:
+        return f"net {net} problems lost, p ≥ {best:.2f}: not lower beyond noise"
+    return f"net {net} problems lost: lower unless as many changed the other way"
 
 
 def run_lines(results: Sequence[ServiceResult]) -> list[str]:
@@ -193,10 +234,12 @@ def section(
     link_base: Path,
     setup: str,
     adapters: str = "shared",
+    humaneval_problems: int = 0,
 ) -> str:
     """The markdown section for ``bench/RESULTS.md``; writes the plots to ``plots_dir``
     and links them relative to ``link_base``. ``adapters``: the services'
-    ``PREFLOOP_TRAIN_ADAPTERS`` (``shared`` or ``per_user``)."""
+    ``PREFLOOP_TRAIN_ADAPTERS`` (``shared`` or ``per_user``); ``humaneval_problems``: how
+    many HumanEval problems each round ran (for results that recorded only the share)."""
     lines = [
         BEGIN,
         "## Many tastes through the real loop (`bench/loop/`)",
@@ -209,7 +252,7 @@ def section(
         png = plots_dir / f"{taste}.png"
         plot(results, user, f"{taste} ({len(results)} seed(s))", png)
         lines += [f"### {taste}", "", *taste_table(results, user), ""]
-        lines += [f"Against the targets: {verdict(results, user)}.", ""]
+        lines += [f"Against the targets: {verdict(results, user, humaneval_problems)}.", ""]
         lines += ["Retrains:", "", *run_lines(results), ""]
         lines += [f"![{taste}]({_relative(png, link_base)})", ""]
     if pair:
@@ -226,7 +269,7 @@ def section(
         ]
         for user, taste in zip(users, tastes, strict=True):
             lines += [f"**{user}** ({taste}):", "", *taste_table(pair, user), ""]
-            lines += [f"Against the targets: {verdict(pair, user)}.", ""]
+            lines += [f"Against the targets: {verdict(pair, user, humaneval_problems)}.", ""]
         lines += ["Retrains:", "", *run_lines(pair), ""]
     lines.append(END)
     return "\n".join(lines) + "\n"
@@ -258,7 +301,7 @@ def as_json(results: Sequence[ServiceResult]) -> list[dict[str, Any]]:
             "seconds": round(r.seconds, 1),
             "runs": r.runs,
             "humaneval": r.humaneval,
-            "syntax_valid": r.syntax_valid,
+            "humaneval_solved": r.humaneval_solved,
             "developers": [d.__dict__ for d in r.developers],
         }
         for r in results
@@ -266,14 +309,15 @@ def as_json(results: Sequence[ServiceResult]) -> list[dict[str, Any]]:
 
 
 def from_json(rows: Sequence[dict[str, Any]]) -> list[ServiceResult]:
-    """Results back from :func:`as_json`."""
+    """Results back from :func:`as_json` (a stored ``syntax_valid`` series is not read:
+    :meth:`ServiceResult.syntax_valid` derives it from the runs)."""
     return [
         ServiceResult(
             seed=row["seed"],
             developers=[DeveloperResult(**d) for d in row["developers"]],
             runs=row["runs"],
             humaneval=row["humaneval"],
-            syntax_valid=row["syntax_valid"],
+            humaneval_solved=row.get("humaneval_solved", []),
             seconds=row["seconds"],
         )
         for row in rows

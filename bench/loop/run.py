@@ -82,8 +82,29 @@ class ServiceResult:
     developers: list[DeveloperResult]
     runs: list[dict[str, Any]] = field(default_factory=list)
     humaneval: list[float] = field(default_factory=list)
-    syntax_valid: list[float | None] = field(default_factory=list)
+    # the ids of the HumanEval problems solved in each round
+    humaneval_solved: list[list[str]] = field(default_factory=list)
     seconds: float = 0.0
+
+    def syntax_valid(self) -> list[float | None]:
+        """The probe set's syntax-valid rate of what was served in each round (round 0:
+        before any retrain), from the gates that measured it: a retrain's gate measures
+        the version served during its round and its candidate, which is served next round
+        when promoted. None where no gate measured what was served (every retrain refused
+        before training)."""
+        served = [
+            tuple(str(dev.rounds[r].get("version")) for dev in self.developers)
+            for r in range(min((len(dev.rounds) for dev in self.developers), default=0))
+        ]
+        rates: dict[tuple[str, ...], float] = {}
+        for round_no, run in enumerate(self.runs, start=1):
+            if run.get("syntax_valid_current") is not None and round_no - 1 < len(served):
+                rates[served[round_no - 1]] = run["syntax_valid_current"]
+            promoted = run.get("status") == "succeeded"
+            measured = run.get("syntax_valid_candidate") is not None
+            if promoted and measured and round_no < len(served):
+                rates[served[round_no]] = run["syntax_valid_candidate"]
+        return [rates.get(key) for key in served]
 
 
 def _retrain(client: httpx.Client, timeout: float) -> dict[str, Any]:
@@ -216,17 +237,17 @@ def run_service(
                         f"{figures.edit_distance:.3f}, taste {figures.taste_share:.0%}"
                     )
                 if subset:
-                    share, _ = pass_at_1(
+                    share, solved = pass_at_1(
                         client,
                         subset,
                         max_tokens=settings.humaneval_tokens,
                         **({"user": developers[0][0]} if per_user else {}),
                     )
                     result.humaneval.append(share)
+                    result.humaneval_solved.append(solved)
                     report(f"  seed {seed} round {round_no} HumanEval pass@1 {share:.0%}")
 
             measure(0)
-            result.syntax_valid.append(None)
             for round_no in range(1, settings.rounds + 1):
                 for dev in result.developers:
                     contexts = round_contexts(
@@ -277,12 +298,6 @@ def run_service(
                         interval=0.5,
                         retry_on=(httpx.HTTPError,),
                     )
-                if round_no == 1:
-                    result.syntax_valid[0] = summary["syntax_valid_current"]
-                promoted = summary["status"] == "succeeded"
-                result.syntax_valid.append(
-                    summary["syntax_valid_candidate" if promoted else "syntax_valid_current"]
-                )
                 measure(round_no)
     finally:
         server.stop()

@@ -119,7 +119,7 @@ def test_one_round_end_to_end(tiny_model_dir: Path, tmp_path: Path) -> None:
     # Figures before and after the round, for the held-out contexts and HumanEval.
     assert [r["round"] for r in dev.rounds] == [0, 1]
     assert all(r["contexts"] == len(HELDOUT) for r in dev.rounds)
-    assert len(result.humaneval) == 2 and len(result.syntax_valid) == 2
+    assert len(result.humaneval) == 2 and len(result.syntax_valid()) == 2
     # The raw results read back as they were.
     [again] = from_json(json.loads(json.dumps(as_json([result]))))
     assert again.developers[0].rounds == dev.rounds and again.runs == result.runs

@@ -95,3 +95,48 @@ def test_the_section_is_replaced_in_place(tmp_path: Path) -> None:
     text = results.read_text()
     assert "first" not in text and text.count("second") == 1
     assert text.index("## Before") < text.index("second") < text.index("## After")
+
+
+def test_probe_syntax_rate_per_round_comes_from_the_gates_that_measured_what_was_served() -> None:
+    from bench.loop.run import DeveloperResult, ServiceResult
+
+    dev = DeveloperResult("dev", "fstrings")
+    dev.rounds = [{"round": r, "version": v} for r, v in enumerate(["base", "base", "v1", "v1"])]
+    refused = {"status": "refused", "syntax_valid_current": None, "syntax_valid_candidate": None}
+    promoted = {"status": "succeeded", "syntax_valid_current": 0.88, "syntax_valid_candidate": 0.85}
+    rejected = {"status": "rejected", "syntax_valid_current": 0.85, "syntax_valid_candidate": 0.8}
+    result = ServiceResult(seed=0, developers=[dev], runs=[refused, promoted, rejected])
+    # Round 1's retrain was refused before training: round 2's gate measured base, served
+    # in rounds 0 and 1; its promoted candidate is served from round 2 on.
+    assert result.syntax_valid() == [0.88, 0.88, 0.85, 0.85]
+    # Nothing measured base when no gate ran.
+    result.runs = [refused, refused, refused]
+    dev.rounds = [{"round": r, "version": "base"} for r in range(4)]
+    assert result.syntax_valid() == [None, None, None, None]
+
+
+def test_a_humaneval_drop_counts_only_beyond_the_noise_of_which_problems_changed() -> None:
+    from bench.loop.report import humaneval_change
+    from bench.loop.run import DeveloperResult, ServiceResult
+
+    def service(*rounds: list[str]) -> ServiceResult:
+        return ServiceResult(
+            seed=0,
+            developers=[DeveloperResult("dev", "fstrings")],
+            humaneval=[len(r) / 16 for r in rounds],
+            humaneval_solved=list(rounds),
+        )
+
+    before = [f"HumanEval/{i}" for i in range(6)]
+    # Two lost, one gained: p = 0.5 (three changes, at least two of them worse).
+    swapped = service(before, [*before[:4], "HumanEval/99"])
+    assert humaneval_change([swapped]) == (
+        "2 problems lost, 1 gained, sign test p 0.50: not lower beyond noise"
+    )
+    # Five lost and none gained: p = 1/32.
+    assert humaneval_change([service(before, before[5:])]).endswith("lower beyond noise")
+    assert "not lower" not in humaneval_change([service(before, before[5:])])
+    # Shares only (older results): judged on the net change.
+    shares = [ServiceResult(seed=0, developers=[], humaneval=[6 / 16, 4 / 16])]
+    assert humaneval_change(shares, 16) == ("net 2 problems lost, p ≥ 0.25: not lower beyond noise")
+    assert humaneval_change(shares) == "problems not recorded"
