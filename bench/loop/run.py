@@ -199,7 +199,14 @@ def run_service(
     settings: LoopSettings,
     report: Callable[[str], None] = print,
 ) -> ServiceResult:
-    """Run the loop on a fresh service at ``home`` for ``developers`` (user, taste)."""
+    """Run the loop on a fresh service at ``home`` for ``developers`` (user, taste).
+    ``home`` must not hold anything yet: a service would serve what an earlier run
+    trained there."""
+    if home.exists() and any(home.iterdir()):
+        raise FileExistsError(
+            f"{home} is not empty: the loop starts from a fresh home (remove it, or choose "
+            "another --work-dir)"
+        )
     started = time.monotonic()
     env = {
         "PREFLOOP_ADMIN_TOKEN": ADMIN_TOKEN,

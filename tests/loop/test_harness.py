@@ -237,3 +237,10 @@ def test_two_developers_with_an_adapter_each(tiny_model_dir: Path, tmp_path: Pat
         {}, [result], plots_dir=tmp_path, link_base=tmp_path, setup="s", adapters="per_user"
     )
     assert "an adapter of their own" in text
+
+
+def test_a_home_that_holds_an_earlier_run_is_refused(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "adapters" / "v1").mkdir(parents=True)
+    with pytest.raises(FileExistsError, match="not empty"):
+        run_service("no-model", home, [("dev", "fstrings")], seed=0, settings=LoopSettings())
