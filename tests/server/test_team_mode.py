@@ -27,6 +27,7 @@ from prefloop.settings import Settings
 from prefloop.store import Store
 from tests.adapters import make_lora_adapter
 from tests.conftest import REPO, ServerProcess, start_server
+from tests.trainer.training_data import FAST, TINY_MODEL_GATE, add_pairs
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e]
@@ -125,7 +126,13 @@ def team(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iter
     server = start_server(
         home,
         tiny_model_dir,
-        extra_env={"PREFLOOP_AUTH": "tokens", "PREFLOOP_SWAP_POLL_SECONDS": "0"},
+        extra_env={
+            "PREFLOOP_AUTH": "tokens",
+            "PREFLOOP_SWAP_POLL_SECONDS": "0",
+            # A gate no candidate can pass: a retrain is rejected and nothing served moves.
+            **{f"PREFLOOP_{k.upper()}": str(v) for k, v in TINY_MODEL_GATE.items()},
+            "PREFLOOP_TRAIN_GATE_MIN_MARGIN_GAIN": "1e9",
+        },
         tls=tls,
     )
     yield Team(server, tokens, tiny_model_dir)
@@ -276,6 +283,27 @@ def test_admin_routes_refuse_a_developer_and_record_the_admin(team: Team) -> Non
         ("promote", version.id, "root"),
     ]
     assert "mallory" not in users
+
+
+def test_a_retrain_records_the_admin_who_asked(team: Team) -> None:
+    add_pairs(team.server.db_path, train=8, heldout=2, users=("ann", "bob"))
+    with team.client("root") as client:
+        started = client.post("/admin/retrain", json={"config": FAST, "force": True})
+        assert started.status_code == 202, started.text
+        run_id = started.json()["run_id"]
+        assert client.get(f"/admin/runs/{run_id}").json()["requested_by"] == "root"
+        run = wait_until(
+            lambda: client.get(f"/admin/runs/{run_id}").json(),
+            lambda now: now["status"] in ("succeeded", "rejected", "failed"),
+            what=f"run {run_id} to finish",
+            timeout=600,
+            interval=0.5,
+        )
+    assert run["status"] == "rejected", run["error"]
+    shown = prefloop_cli(team.server.home, "runs")
+    assert shown.returncode == 0, shown.stderr
+    (row,) = [line for line in shown.stdout.splitlines() if run_id[:8] in line]
+    assert "root" in row
 
 
 def test_users_through_the_admin_api(team: Team) -> None:
