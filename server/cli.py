@@ -60,12 +60,18 @@ def home_warnings(home: Path) -> list[str]:
 
 
 def access_warnings(settings: Settings) -> list[str]:
-    """What is unsafe in how the service is reached: a bind beyond loopback without TLS,
-    or without tokens."""
+    """What is unsafe or surprising in how the service is reached: a bind beyond loopback
+    without TLS or without tokens, and a wildcard bind that answers loopback names only."""
     from prefloop.settings import is_loopback
 
     out = []
     exposed = not is_loopback(settings.host)
+    if settings.host.strip("[]") in ("0.0.0.0", "::") and not settings.allowed_hosts:
+        out.append(
+            f"bound to {settings.host}, but answering only requests addressed to "
+            f"{', '.join(settings.allowed_host_names)}: set PREFLOOP_ALLOWED_HOSTS to the "
+            "names the developers use (other Host headers get 400)"
+        )
     if exposed and settings.tls_cert is None:
         out.append(
             f"bound to {settings.host} without TLS: tokens and code cross the network in clear "

@@ -425,6 +425,7 @@ def test_a_wide_bind_warns_and_local_mode_checks_the_host(
         log = server.log()
         assert "bound to 0.0.0.0 without TLS" in log
         assert "PREFLOOP_AUTH=local" in log
+        assert "set PREFLOOP_ALLOWED_HOSTS to the names the developers use" in log
         assert "is open to other users (mode 0755)" in log
         assert "notes.txt (0644)" in log
         with server.client() as client:
