@@ -2,7 +2,9 @@
 
 ``PREFLOOP_ADMIN_TOKEN`` wins when it is set. Otherwise a random token is generated
 once into ``$PREFLOOP_HOME/admin-token``, readable by its owner only (mode 0600), and
-every later process of the same home reads it from there.
+every later process of the same home reads it from there. In team mode it stays valid
+beside the users' own tokens (:mod:`prefloop.users`): an admin acting as the service's
+local user, so that the CLI on the service's machine can reach the ``/admin`` API.
 """
 
 from __future__ import annotations

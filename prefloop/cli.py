@@ -3,14 +3,15 @@
 Each process keeps its commands with it: ``serve``, ``model prepare`` and ``stats`` in
 :mod:`prefloop.server.cli`, ``lsp`` in :mod:`prefloop.lsp.cli`, the training ones in
 ``prefloop.trainer.cli_*`` and :mod:`prefloop.trainer.demo`, ``logs query`` in
-:mod:`prefloop.cli_logs`. They share :mod:`prefloop.commands` and none of them imports
-this module. Their modules are imported when the parser is built, and the libraries a
-command needs only when it runs.
+:mod:`prefloop.cli_logs`, ``users`` in :mod:`prefloop.cli_users`. They share
+:mod:`prefloop.commands` and none of them imports this module. Their modules are imported
+when the parser is built, and the libraries a command needs only when it runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -19,7 +20,7 @@ from prefloop.commands import CommandError
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``prefloop`` parser; every command sets ``func``, the function that runs it."""
-    from prefloop import cli_logs
+    from prefloop import cli_logs, cli_users
     from prefloop.lsp import cli as lsp_cli
     from prefloop.server import cli as server_cli
     from prefloop.trainer import cli_models, cli_pairs, cli_train, demo
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     lsp_cli.add_parsers(sub, common)
     server_cli.add_model_parsers(sub, common)
     cli_logs.add_parsers(sub, common)
+    cli_users.add_parsers(sub, common)
     server_cli.add_stats_parser(sub, common)
     cli_train.add_parsers(sub, common)
     cli_models.add_parsers(sub, common)
@@ -44,14 +46,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; its exit status (``error: <message>`` on stderr when it fails)."""
+    """Run one command; its exit status (``error: <message>`` on stderr when it fails).
+
+    Every file a command creates is its owner's alone (umask 077): the home and its
+    directories 0700, the database, its WAL, run logs, adapters and exports 0600."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = os.umask(0o077)
     try:
         result: int = args.func(args)
     except CommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
+    finally:
+        os.umask(previous)
     return result
 
 

@@ -30,6 +30,8 @@ SETTING_OPTIONS = (
     "vllm_model",
     "server_url",
     "log_level",
+    "tls_cert",
+    "tls_key",
 )
 
 

@@ -243,6 +243,9 @@ class TrainingRun(TypedDict):
     users: dict[str, Any] | None
     """With ``train_adapters = per_user``: each user's outcome (skipped and why, or the
     candidate, the version it was judged against, the gate's verdict and reasons)."""
+    requested_by: str | None
+    """Who asked for the run: the admin's user (``POST /admin/retrain``), the local user
+    (``prefloop retrain``); None for a scheduled run."""
 
 
 class RunList(_Wire):
@@ -583,3 +586,79 @@ ADMIN_REFUSAL_STATUS: dict[AdminRefusal, int] = {
     "refused_by_engine": 422,  # the registry change was undone or the engine kept serving
     "invalid": 400,
 }
+
+
+# ---- users (admin API) -------------------------------------------------------------------
+
+UserRole = Literal["developer", "admin"]
+
+
+class UserInfo(_Wire):
+    """A user of team mode as listed (never their token): service → admin,
+    ``GET /admin/users``."""
+
+    name: str
+    role: UserRole
+    active: bool = Field(description="They hold a live token (false once revoked).")
+    created_at: str = Field(description="When their first token was issued.")
+    token_created_at: str = Field(description="When their current (or last) token was issued.")
+    last_used_at: str | None = Field(
+        default=None, description="Last request with one of their tokens (to about a minute)."
+    )
+    revoked_at: str | None = None
+    tokens: int = Field(description="Tokens issued to them so far (rotations included).")
+
+
+class UserList(_Wire):
+    """Answer of ``GET /admin/users``: every user, by name."""
+
+    users: list[UserInfo]
+
+
+class NewUser(_Wire):
+    """Body of ``POST /admin/users``: admin → service."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=64,
+        description="1-64 letters, digits, `.`, `_`, `@` or `-`, starting with a letter or digit.",
+    )
+    role: UserRole = "developer"
+
+
+class IssuedToken(_Wire):
+    """Answer of ``POST /admin/users`` (201) and ``POST /admin/users/{name}/rotate``: the
+    user and their new token, shown this once (only its hash is kept)."""
+
+    user: UserInfo
+    token: str
+
+
+class RevokedUser(_Wire):
+    """Answer of ``DELETE /admin/users/{name}``: the user, now without a live token."""
+
+    user: UserInfo
+    revoked: int = Field(description="Live tokens that were revoked (normally 1).")
+
+
+class PromotionEntry(_Wire):
+    """One promotion or rollback of the registry's history (``GET /admin/promotions``)."""
+
+    id: int
+    created_at: str
+    action: str
+    from_version: str
+    to_version: str
+    reason: str | None = None
+    for_user: str | None = Field(
+        default=None, description="The user whose own version moved; None: the shared one."
+    )
+    requested_by: str | None = Field(
+        default=None, description="Who asked for it; None: a run nobody asked for, or older."
+    )
+
+
+class PromotionList(_Wire):
+    """Answer of ``GET /admin/promotions``: the history, newest first."""
+
+    promotions: list[PromotionEntry]

@@ -301,6 +301,7 @@ def _switch(
     target: str,
     reason: str | None,
     for_user: str | None = None,
+    requested_by: str | None = None,
 ) -> None:
     now = utcnow()
     if served is not None:
@@ -316,14 +317,20 @@ def _switch(
         to_version=target,
         reason=reason,
         for_user=for_user,
+        requested_by=requested_by,
     )
 
 
 def promote(
-    settings: Settings, version_id: str, *, notify: bool = True, reason: str | None = None
+    settings: Settings,
+    version_id: str,
+    *,
+    notify: bool = True,
+    reason: str | None = None,
+    requested_by: str | None = None,
 ) -> Version:
     """Make ``version_id`` the served version of its scope (shared, or its user's); the
-    one that scope served before is retired."""
+    one that scope served before is retired. ``requested_by``: who asked (recorded)."""
     if version_id == BASE:
         raise NotPromotable(
             "base is not a registered version: `rollback` returns to it when no earlier "
@@ -351,6 +358,7 @@ def promote(
                 target=version_id,
                 reason=reason,
                 for_user=version.for_user,
+                requested_by=requested_by,
             )
         version = _get(conn, version_id)
     log.info("promoted %s", version_id)
@@ -366,8 +374,10 @@ def rollback(
     notify: bool = True,
     reason: str | None = None,
     user: str | None = None,
+    requested_by: str | None = None,
 ) -> str:
     """Serve the version promoted before the current one (or the base model); returns it.
+    ``requested_by``: who asked (recorded).
 
     With ``user``: only that user's own versions are concerned; when none of them is left
     the user is served the shared version again and :data:`SHARED` is returned."""
@@ -388,6 +398,7 @@ def rollback(
             target=target,
             reason=reason,
             for_user=user,
+            requested_by=requested_by,
         )
     log.info(
         "rolled back %s from %s to %s",

@@ -8,6 +8,7 @@ directly instead. ``prefloop serve --help`` and the README list them too.
 from __future__ import annotations
 
 import getpass
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -17,6 +18,23 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EMBEDDED_MODEL = "embedded"
 """The model setting's value that selects the embedded SmolLM2-135M-Instruct."""
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+"""Host names that always reach this machine alone; allowed by default in every mode."""
+
+AuthMode = Literal["local", "tokens"]
+"""``local``: one person on loopback, no credential; ``tokens``: every caller has a token."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the service reachable from this machine only."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _default_user() -> str:
@@ -39,8 +57,30 @@ class Settings(BaseSettings):
     port: int = Field(default=8765, ge=0, le=65535, description="Port `prefloop serve` binds to.")
     user: str = Field(
         default_factory=_default_user,
-        description="User name recorded on suggestions and events when a request names none.",
+        description=(
+            "The local user: recorded on suggestions and events when a request names none "
+            "(local mode), and on what the CLI and the admin token ask for."
+        ),
     )
+    auth: Literal["auto", "local", "tokens"] = Field(
+        default="auto",
+        description=(
+            "Who may call the service: `local` (no credential; the caller is the local user), "
+            "`tokens` (team mode: every route but `/healthz` needs a user's bearer token), "
+            "`auto` (`local` when bound to a loopback address, `tokens` otherwise)."
+        ),
+    )
+    allowed_hosts: str = Field(
+        default="",
+        description=(
+            "Comma-separated names a request's Host header may carry (`*.example.com` for a "
+            "domain's hosts, `*` for any); empty: localhost, 127.0.0.1, ::1 and the bound host."
+        ),
+    )
+    tls_cert: Path | None = Field(
+        default=None, description="PEM certificate file: `prefloop serve` speaks HTTPS."
+    )
+    tls_key: Path | None = Field(default=None, description="PEM private key file of `tls_cert`.")
 
     engine: Literal["transformers", "vllm"] = Field(
         default="transformers",
@@ -478,6 +518,25 @@ class Settings(BaseSettings):
         if any(v < 0 for v in value) or list(value) != sorted(value):
             raise ValueError("retention checkpoints must be non-negative and increasing")
         return value
+
+    @property
+    def auth_mode(self) -> AuthMode:
+        """The mode ``auth`` resolves to for the bound host."""
+        if self.auth == "auto":
+            return "local" if is_loopback(self.host) else "tokens"
+        return self.auth
+
+    @property
+    def allowed_host_names(self) -> list[str]:
+        """The Host header values the service answers (lower case, without ports)."""
+        given = [h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()]
+        if given:
+            return given
+        names = list(LOOPBACK_NAMES)
+        bound = self.host.strip().strip("[]").lower()
+        if bound and bound not in names:
+            names.append(bound)
+        return names
 
     @property
     def db_path(self) -> Path:

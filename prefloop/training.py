@@ -196,17 +196,30 @@ class RunOrder(BaseModel):
     config: dict[str, Any]
     reason: str
     force: bool
+    requested_by: str | None = None
 
     @classmethod
     def create(
-        cls, settings: Settings, config: TrainConfig, *, reason: str, force: bool
+        cls,
+        settings: Settings,
+        config: TrainConfig,
+        *,
+        reason: str,
+        force: bool,
+        requested_by: str | None = None,
     ) -> RunOrder:
         data = settings.model_dump(mode="python")
         for name, value in list(data.items()):
             if isinstance(value, SecretStr):
                 data[name] = value.get_secret_value()
         plain = json.loads(json.dumps(data, default=str))
-        return cls(settings=plain, config=config.as_dict(), reason=reason, force=force)
+        return cls(
+            settings=plain,
+            config=config.as_dict(),
+            reason=reason,
+            force=force,
+            requested_by=requested_by,
+        )
 
     def run_settings(self) -> Settings:
         return Settings(**self.settings)
@@ -261,8 +274,10 @@ def start_run(
     reason: str = "manual",
     force: bool = False,
     attach: bool = False,
+    requested_by: str | None = None,
 ) -> str:
     """Start a training run in its own process and return its id once it is queued.
+    ``requested_by``: who asked for it (recorded with the run and its promotion).
 
     The training process builds the preference pairs first. Refuses with
     :class:`RunInProgress` while another run holds the lock and with
@@ -315,7 +330,9 @@ def start_run(
         finally:
             _close(answer_write)
         assert proc.stdin is not None
-        order = RunOrder.create(settings, cfg, reason=reason, force=force)
+        order = RunOrder.create(
+            settings, cfg, reason=reason, force=force, requested_by=requested_by
+        )
         with contextlib.suppress(BrokenPipeError):
             proc.stdin.write(order.model_dump_json().encode())
         with contextlib.suppress(BrokenPipeError):

@@ -1,8 +1,8 @@
 """The ``/admin`` API: model versions, promotion, rollback and reload.
 
-Every route needs the admin token (``Authorization: Bearer <token>``, see
-:mod:`prefloop.admin`); :func:`require_admin` is the dependency other admin routers
-use too. Routes are thin: the registry does the bookkeeping, the swapper the serving.
+Every route needs an admin caller (:func:`~prefloop.server.access.require_admin`: an
+admin's token in team mode, the admin token in local mode). Routes are thin: the registry
+does the bookkeeping, the swapper the serving.
 """
 
 from __future__ import annotations
@@ -10,22 +10,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from prefloop import registry
-from prefloop.admin import admin_token, token_matches
 from prefloop.protocol import (
     ADMIN_REFUSAL_STATUS,
     ErrorBody,
     ModelsAnswer,
+    PromotionEntry,
+    PromotionList,
     ServingAnswer,
     SwapAnswer,
     VersionEntry,
 )
 from prefloop.registry import NotPromotable, RegistryError, UnknownVersion
+from prefloop.server.access import AdminDep, require_admin
 
 log = logging.getLogger(__name__)
 
@@ -34,32 +36,15 @@ def _state(request: Request) -> Any:
     return request.app.state.prefloop
 
 
-async def require_admin(
-    request: Request, authorization: Annotated[str | None, Header()] = None
-) -> None:
-    """401 unless the request carries the admin token (compared in constant time)."""
-    expected: str | None = getattr(request.app.state, "admin_token", None)
-    if expected is None:
-        expected = admin_token(_state(request).settings)
-        request.app.state.admin_token = expected
-    given = None
-    if authorization and authorization[:7].lower() == "bearer ":
-        given = authorization[7:].strip()
-    if not token_matches(given, expected):
-        raise HTTPException(
-            status_code=401,
-            detail="admin token missing or wrong (Authorization: Bearer <token>)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-
-
-AdminDep = Depends(require_admin)
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody},
+    403: {"model": ErrorBody},
     **{status: {"model": ErrorBody} for status in sorted(ADMIN_REFUSAL_STATUS.values())},
 }
 
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep], responses=ERRORS)
+router = APIRouter(
+    prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)], responses=ERRORS
+)
 
 
 class PromoteRequest(BaseModel):
@@ -156,18 +141,42 @@ async def models(request: Request) -> ModelsAnswer:
     )
 
 
+@router.get("/promotions")
+async def promotions(request: Request, limit: int = 100) -> PromotionList:
+    """The registry's promotions and rollbacks, newest first, with who asked for each."""
+    history = await asyncio.to_thread(registry.history, _state(request).settings)
+    newest = list(reversed(history))[: max(1, min(limit, 1000))]
+    return PromotionList(
+        promotions=[
+            PromotionEntry(
+                id=p.id,
+                created_at=p.created_at,
+                action=p.action,
+                from_version=p.from_version,
+                to_version=p.to_version,
+                reason=p.reason,
+                for_user=p.for_user,
+                requested_by=p.requested_by,
+            )
+            for p in newest
+        ]
+    )
+
+
 @router.post("/promote")
-async def promote(body: PromoteRequest, request: Request) -> ServingAnswer:
+async def promote(body: PromoteRequest, request: Request, caller: AdminDep) -> ServingAnswer:
     """Promote a version and serve it. Unknown: 404; rejected, pruned or already
     promoted: 409; refused by the engine: 422 and the registry is rolled back."""
     state = _state(request)
     settings = state.settings
     try:
-        version = await asyncio.to_thread(registry.promote, settings, body.version, notify=False)
+        version = await asyncio.to_thread(
+            registry.promote, settings, body.version, notify=False, requested_by=caller.user
+        )
     except RegistryError as exc:
         raise _refuse(exc) from None
     if version.for_user is not None:
-        return await _promoted_for_user(state, version.id, version.for_user)
+        return await _promoted_for_user(state, version.id, version.for_user, caller.user)
     record = await _serve(state, "promote", body.version)
     if record is not None and record.error:
         await asyncio.to_thread(
@@ -175,6 +184,7 @@ async def promote(body: PromoteRequest, request: Request) -> ServingAnswer:
             settings,
             notify=False,
             reason=f"refused by the service: {record.error}"[:500],
+            requested_by=caller.user,
         )
         await state.swapper.sync("rollback")
         raise HTTPException(
@@ -185,7 +195,9 @@ async def promote(body: PromoteRequest, request: Request) -> ServingAnswer:
     return _serving(state, record)
 
 
-async def _promoted_for_user(state: Any, version: str, user: str) -> ServingAnswer:
+async def _promoted_for_user(
+    state: Any, version: str, user: str, requested_by: str
+) -> ServingAnswer:
     """Serve a user's newly promoted version; refused by the engine: 422 and that user's
     promotion is rolled back."""
     await state.swapper.sync("promote", retry=True)
@@ -203,6 +215,7 @@ async def _promoted_for_user(state: Any, version: str, user: str) -> ServingAnsw
             notify=False,
             reason=f"refused by the service: {error}"[:500],
             user=user,
+            requested_by=requested_by,
         )
         await state.swapper.sync("rollback")
         raise HTTPException(
@@ -214,14 +227,18 @@ async def _promoted_for_user(state: Any, version: str, user: str) -> ServingAnsw
 
 
 @router.post("/rollback")
-async def rollback(request: Request, body: RollbackRequest | None = None) -> ServingAnswer:
+async def rollback(
+    request: Request, caller: AdminDep, body: RollbackRequest | None = None
+) -> ServingAnswer:
     """Serve the version promoted before the current one (or the base model). With a
     ``user``: only that user's own versions move back; with none left they are served the
     shared version."""
     state = _state(request)
     user = body.user if body is not None else None
     try:
-        target = await asyncio.to_thread(registry.rollback, state.settings, notify=False, user=user)
+        target = await asyncio.to_thread(
+            registry.rollback, state.settings, notify=False, user=user, requested_by=caller.user
+        )
     except RegistryError as exc:
         raise _refuse(exc) from None
     if user is not None:

@@ -16,7 +16,6 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from prefloop import __version__
-from prefloop.admin import admin_token
 from prefloop.protocol import (
     EVENT_ADAPTER,
     ErrorBody,
@@ -27,6 +26,15 @@ from prefloop.protocol import (
     SuggestionRequest,
     SuggestionResponse,
 )
+from prefloop.server.access import (
+    Access,
+    Authenticator,
+    CallerDep,
+    OptionalCallerDep,
+    is_team,
+    request_user,
+    require_admin,
+)
 from prefloop.server.admin import router as admin_router
 from prefloop.server.engines import Engine, EngineError, create_engine
 from prefloop.server.judge.worker import JudgeWorker
@@ -35,6 +43,7 @@ from prefloop.server.schedule import TrainingSchedule
 from prefloop.server.suggestions import ClientGone, SuggestionService, Superseded
 from prefloop.server.swap import Swapper
 from prefloop.server.training_api import router as training_router
+from prefloop.server.users_api import router as users_router
 from prefloop.settings import Settings
 from prefloop.store.writer import Writer
 
@@ -136,6 +145,7 @@ StateDep = Annotated[State, Depends(get_state)]
 def create_app(settings: Settings, *, engine: Engine | None = None) -> Any:
     """The ASGI application. ``engine`` defaults to the one the settings configure."""
     metrics = Metrics()
+    authenticator = Authenticator(settings, metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -145,7 +155,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Any:
         await the_engine.start()
         state = State(settings, the_engine, writer, metrics)
         state.suggestions.start()
-        app.state.admin_token = admin_token(settings)
+        authenticator.admin_token()  # generated into the home on first start
+        authenticator.writer = writer
         await state.swapper.sync("start-up")
         state.swapper.start_polling()
         await state.judge.start()
@@ -165,6 +176,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Any:
             await state.swapper.stop()
             await state.judge.stop()
             await the_engine.close()
+            authenticator.writer = None
+            authenticator.close()
             writer.stop()
 
     app = FastAPI(
@@ -173,8 +186,10 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Any:
         summary="Inline code suggestions that learn from feedback.",
         lifespan=lifespan,
     )
+    app.state.authenticator = authenticator
 
     app.include_router(training_router)
+    app.include_router(users_router)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -192,9 +207,15 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Any:
         response_model=SuggestionResponse,
         responses={409: {"model": ErrorBody}, 422: {"model": ErrorBody}, 503: {"model": ErrorBody}},
     )
-    async def suggestions(body: SuggestionRequest, request: Request, state: StateDep) -> Any:
+    async def suggestions(
+        body: SuggestionRequest, request: Request, state: StateDep, caller: CallerDep
+    ) -> Any:
         """Inline suggestions at the cursor. A newer request with the same `session_id`
-        cancels this one (answered 409)."""
+        cancels this one (answered 409). In team mode the suggestion is the token's user's
+        (a body naming another user is refused with 403)."""
+        user = request_user(request, caller, body.user)
+        if user != body.user:
+            body = body.model_copy(update={"user": user})
         try:
             return await state.suggestions.suggest(body, request.is_disconnected)
         except Superseded:
@@ -208,17 +229,28 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Any:
     @app.post(
         "/v1/events",
         response_model=EventsResult,
-        responses={422: {"model": EventsResult}, 413: {"model": ErrorBody}},
+        responses={
+            422: {"model": EventsResult},
+            413: {"model": ErrorBody},
+            403: {"model": ErrorBody},
+        },
     )
-    async def events(body: EventBatch, state: StateDep) -> Any:
+    async def events(body: EventBatch, request: Request, state: StateDep, caller: CallerDep) -> Any:
         """Store a batch of feedback events. Resending a batch stores nothing twice.
         Malformed events and events about unknown suggestions are refused (422) while
-        the valid events of the batch are stored."""
+        the valid events of the batch are stored. In team mode an event about another
+        user's suggestion is refused like an unknown one, and a batch with an event naming
+        another user than the token's is refused whole (403)."""
         if len(body.events) > state.settings.max_events_per_batch:
             return _error(
                 413,
                 f"too many events in one batch: the limit is {state.settings.max_events_per_batch}",
             )
+        team = is_team(request)
+        if team:
+            for raw in body.events:
+                claimed = raw.get("user")
+                request_user(request, caller, claimed if isinstance(claimed, str) else None)
         valid: list[Event] = []
         positions: list[int] = []
         refused: list[RefusedEvent] = []
@@ -233,7 +265,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Any:
                     RefusedEvent(index=index, id=usable, error="; ".join(describe_errors(exc)))
                 )
                 state.metrics.events_refused.labels("malformed").inc()
-        result = await state.writer.ingest_events(valid) if valid else None
+        owner = caller.user if team else None
+        result = await state.writer.ingest_events(valid, owner=owner) if valid else None
         stored = result.stored if result else []
         duplicates = result.duplicates if result else []
         if result and result.unknown:
@@ -258,12 +291,17 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Any:
         return JSONResponse(out.model_dump(), status_code=422 if refused else 200)
 
     @app.get("/healthz")
-    async def healthz(state: StateDep) -> JSONResponse:
-        """Engine, model version and database status; 503 when not ready to serve."""
+    async def healthz(request: Request, state: StateDep, caller: OptionalCallerDep) -> JSONResponse:
+        """Engine, model version and database status; 503 when not ready to serve. In team
+        mode only an admin sees more than the status."""
         engine = await state.engine.health()
         db_ok = state.writer.alive
+        status = "ok" if engine.get("ok") and db_ok else "degraded"
+        code = 200 if status == "ok" else 503
+        if is_team(request) and (caller is None or not caller.is_admin):
+            return JSONResponse({"status": status}, status_code=code)
         body = {
-            "status": "ok" if engine.get("ok") and db_ok else "degraded",
+            "status": status,
             "version": __version__,
             "model_version": state.engine.version,
             "template": state.suggestions.template_name,
@@ -282,14 +320,16 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Any:
             # Users served a version of their own (the first few by name) and how many.
             body["user_versions"] = state.swapper.served_users()
             body["user_versions_total"] = len(state.engine.user_versions)
-        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+        return JSONResponse(body, status_code=code)
 
     @app.get("/metrics")
-    async def metrics_endpoint(state: StateDep) -> Response:
-        """Prometheus metrics."""
+    async def metrics_endpoint(request: Request, state: StateDep) -> Response:
+        """Prometheus metrics (team mode: admins only)."""
+        if is_team(request):
+            await require_admin(request)
         state.metrics.writer_queue.set(state.writer.pending())
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(admin_router)
 
-    return _Guard(app, limit=settings.max_request_bytes, metrics=metrics)
+    return _Guard(Access(app, authenticator), limit=settings.max_request_bytes, metrics=metrics)

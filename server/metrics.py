@@ -68,3 +68,11 @@ class Metrics:
         self.writer_queue = Gauge(
             "prefloop_writer_queue", "Database operations waiting for the writer.", registry=r
         )
+        self.auth_refused = Counter(
+            "prefloop_auth_refused",
+            "Requests refused before a route ran or by its access check, by reason: missing, "
+            "malformed, wrong or revoked token (401), not_admin and user_mismatch (403), "
+            "foreign_host (400).",
+            ["reason"],
+            registry=r,
+        )

@@ -16,7 +16,7 @@ from prefloop.protocol import (
     TrainingRefusal,
     TrainingRun,
 )
-from prefloop.server.admin import require_admin
+from prefloop.server.access import AdminDep, require_admin
 from prefloop.train_config import ConfigError, load_config
 from prefloop.training import RunError, get_run, list_runs, start_run
 
@@ -42,7 +42,7 @@ def _refuse(refusal: TrainingRefusal | None, message: str) -> JSONResponse:
     response_model=RetrainAccepted,
     responses={409: {"model": ErrorBody}, 422: {"model": ErrorBody}},
 )
-async def retrain(request: Request, body: RetrainRequest | None = None) -> Any:
+async def retrain(request: Request, caller: AdminDep, body: RetrainRequest | None = None) -> Any:
     """Start a training run; 202 with its id, 409 while another run is running, 422 when
     there is not enough data or the configuration is invalid."""
     settings = request.app.state.prefloop.settings
@@ -53,7 +53,12 @@ async def retrain(request: Request, body: RetrainRequest | None = None) -> Any:
         return _refuse("invalid_config", str(exc))
     try:
         run_id = await run_in_threadpool(
-            start_run, settings, config=config, reason="admin", force=body.force
+            start_run,
+            settings,
+            config=config,
+            reason="admin",
+            force=body.force,
+            requested_by=caller.user,
         )
     except RunError as exc:
         return _refuse(exc.refusal, str(exc))

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -75,13 +76,17 @@ class ServerProcess:
     url: str
     home: Path
     log_path: Path
+    verify: ssl.SSLContext | bool = field(default=True)
+    """What HTTPS clients trust (the test certificate of a service started with TLS)."""
 
     @property
     def db_path(self) -> Path:
         return self.home / "prefloop.db"
 
-    def client(self, timeout: float = 60.0) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=timeout)
+    def client(self, timeout: float = 60.0, token: str | None = None) -> httpx.Client:
+        """A client of the service; ``token`` is sent as its bearer token."""
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else None
+        return httpx.Client(base_url=self.url, timeout=timeout, verify=self.verify, headers=headers)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -104,11 +109,13 @@ def start_server(
     timeout: float = 180.0,
     ready_status: int = 200,
     port: int | None = None,
+    tls: tuple[Path, Path] | None = None,
 ) -> ServerProcess:
     """Start `prefloop serve` and wait until /healthz answers ``ready_status``.
 
     ``port`` pins the address (to restart a service where it was); the log is appended to,
-    so a restarted service keeps its earlier log.
+    so a restarted service keeps its earlier log. ``tls`` (certificate, key): the service
+    speaks HTTPS, and its clients trust that certificate.
     """
     port = port or free_port()
     home.mkdir(parents=True, exist_ok=True)
@@ -125,6 +132,10 @@ def start_server(
         "PREFLOOP_JUDGE_CHECKS": "false",
         **(extra_env or {}),
     }
+    verify: ssl.SSLContext | bool = True
+    if tls is not None:
+        env["PREFLOOP_TLS_CERT"], env["PREFLOOP_TLS_KEY"] = str(tls[0]), str(tls[1])
+        verify = ssl.create_default_context(cafile=str(tls[0]))
     with log_path.open("ab") as log_file:
         proc = subprocess.Popen(
             [sys.executable, "-m", "prefloop", "serve"],
@@ -132,12 +143,13 @@ def start_server(
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
-    server = ServerProcess(proc, f"http://127.0.0.1:{port}", home, log_path)
+    scheme = "https" if tls is not None else "http"
+    server = ServerProcess(proc, f"{scheme}://127.0.0.1:{port}", home, log_path, verify)
 
     def health() -> int:
         if proc.poll() is not None:
             raise RuntimeError(f"prefloop serve exited early:\n{server.log()[-3000:]}")
-        return httpx.get(server.url + "/healthz", timeout=2).status_code
+        return httpx.get(server.url + "/healthz", timeout=2, verify=verify).status_code
 
     try:
         wait_until(

@@ -51,6 +51,7 @@ def test_fresh_database_gets_every_table_with_common_columns(tmp_path: Path) -> 
         "m006_pair_split_users",
         "m007_user_versions",
         "m008_prompt_lead",
+        "m009_users",
     ]
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
@@ -77,6 +78,7 @@ def test_migrations_are_idempotent_and_keep_data(tmp_path: Path) -> None:
         "m006_pair_split_users",
         "m007_user_versions",
         "m008_prompt_lead",
+        "m009_users",
     ]
     with Store(db) as store:
         row = store.get_suggestion("s1")

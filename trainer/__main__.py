@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
             reason=order.reason,
             force=order.force,
             pid=os.getpid(),
+            requested_by=order.requested_by,
         )
     except Exception as exc:
         refusal = exc.refusal if isinstance(exc, RunError) else None

@@ -146,7 +146,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     try:
         user = registry.get(settings, args.version).for_user
         before = registry.current(settings) if user is None else registry.served_to(settings, user)
-        version = registry.promote(settings, args.version, notify=False)
+        version = registry.promote(settings, args.version, notify=False, requested_by=settings.user)
     except registry.RegistryError as exc:
         raise CommandError(str(exc)) from None
     was = before.id if before else registry.BASE
@@ -154,7 +154,11 @@ def cmd_promote(args: argparse.Namespace) -> int:
     print(f"promoted {version.id}{scope} (was {was})")
     if _tell_service(settings, version.id) != 0:
         back = registry.rollback(
-            settings, notify=False, reason="refused by the running service", user=user
+            settings,
+            notify=False,
+            reason="refused by the running service",
+            user=user,
+            requested_by=settings.user,
         )
         raise CommandError(
             f"{version.id} was refused by the service; the registry is back on {back}"
@@ -174,7 +178,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
             if user is None
             else registry.user_versions(settings).get(user)
         )
-        target = registry.rollback(settings, notify=False, user=user)
+        target = registry.rollback(settings, notify=False, user=user, requested_by=settings.user)
     except registry.RegistryError as exc:
         raise CommandError(str(exc)) from None
     scope = "" if user is None else f" user {user}"

@@ -34,7 +34,12 @@ def cmd_retrain(args: argparse.Namespace) -> int:
         raise CommandError(str(exc), code=2) from exc
     try:
         run_id = start_run(
-            settings, config=config, reason="cli", force=args.force, attach=args.wait
+            settings,
+            config=config,
+            reason="cli",
+            force=args.force,
+            attach=args.wait,
+            requested_by=settings.user,
         )
     except RunError as exc:  # not enough pairs, another run active, the process died
         raise CommandError(str(exc)) from exc
@@ -64,6 +69,7 @@ RUN_COLUMNS = (
     "id",
     "status",
     "reason",
+    "requested_by",
     "created_at",
     "finished_at",
     "model_version",
@@ -84,6 +90,7 @@ def _row(run: TrainingRun) -> dict[str, Any]:
         "id": run["id"],
         "status": run["status"],
         "reason": run.get("reason"),
+        "requested_by": run.get("requested_by"),
         "created_at": run["created_at"],
         "finished_at": run.get("finished_at"),
         "model_version": run.get("model_version"),

@@ -112,6 +112,7 @@ def prepare_run(
     reason: str,
     force: bool,
     pid: int | None = None,
+    requested_by: str | None = None,
 ) -> PairCounts:
     """Build the pairs, check there is enough to train on and record the run as ``queued``.
 
@@ -165,6 +166,7 @@ def prepare_run(
         reason=reason,
         log_path=run_log_path(settings, run_id),
         pid=pid,
+        requested_by=requested_by,
     )
     return counts
 
@@ -175,6 +177,7 @@ def queue_run(
     config: TrainConfig | None = None,
     reason: str = "manual",
     force: bool = False,
+    requested_by: str | None = None,
 ) -> str:
     """Queue a run without starting a process (for :func:`run_in_process` in this process).
 
@@ -188,7 +191,7 @@ def queue_run(
     try:
         recover_stale(settings, lock_is_mine=True)
         run_id = new_run_id()
-        prepare_run(settings, run_id, cfg, reason=reason, force=force)
+        prepare_run(settings, run_id, cfg, reason=reason, force=force, requested_by=requested_by)
         return run_id
     finally:
         release_lock(fd)
@@ -363,7 +366,13 @@ def train_candidate(
     if gate.passed:
         runlog.info("gate passed; registered %s%s", version.id, scope)
         if settings.train_auto_promote:
-            registry.promote(settings, version.id, reason=f"training run {run_id}")
+            asked = stored_runs.get_run(settings.db_path, run_id)
+            registry.promote(
+                settings,
+                version.id,
+                reason=f"training run {run_id}",
+                requested_by=asked["requested_by"] if asked else None,
+            )
             runlog.info("promoted %s%s", version.id, scope)
             promoted = True
     else:

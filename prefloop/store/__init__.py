@@ -13,6 +13,7 @@ record:
   reader of the pairs table (one order);
 * :mod:`~prefloop.store.runs`: training runs;
 * :mod:`~prefloop.store.versions`: the model registry's versions and promotions;
+* :mod:`~prefloop.store.tokens`: team mode's users and the hashes of their tokens;
 * :mod:`~prefloop.store.spool`: the language server's event spool (its own file).
 
 Inside the service the :class:`~prefloop.store.writer.Writer` is the only writer; other

@@ -60,13 +60,14 @@ def insert_run(
     reason: str,
     log_path: Path,
     pid: int | None = None,
+    requested_by: str | None = None,
 ) -> None:
     """Record a new ``queued`` run."""
     with _connect(db) as conn, conn:
         conn.execute(
             "INSERT INTO training_runs (id, created_at, user, language, model_version, "
-            "status, config, data, reason, log_path, pid) "
-            "VALUES (?, ?, ?, 'all', '', 'queued', ?, ?, ?, ?, ?)",
+            "status, config, data, reason, log_path, pid, requested_by) "
+            "VALUES (?, ?, ?, 'all', '', 'queued', ?, ?, ?, ?, ?, ?)",
             (
                 run_id,
                 utcnow(),
@@ -76,6 +77,7 @@ def insert_run(
                 reason,
                 str(log_path),
                 pid,
+                requested_by,
             ),
         )
 

@@ -279,6 +279,30 @@ def m008_prompt_lead(db: sqlite_utils.Database) -> None:
     db.table("suggestions").add_column("prompt_lead", str)
 
 
+@migrations()
+def m009_users(db: sqlite_utils.Database) -> None:
+    """Team mode's bearer tokens (only their SHA-256 hashes, with their user and role), and
+    who asked for each training run, promotion and rollback (``requested_by``)."""
+    db.table("tokens").create(
+        {
+            "id": str,
+            "user": str,
+            "role": str,
+            "token_hash": str,
+            "created_at": str,
+            "created_by": str,
+            "last_used_at": str,
+            "revoked_at": str,
+        },
+        pk="id",
+        not_null={"user", "role", "token_hash", "created_at"},
+    )
+    db.table("tokens").create_index(["token_hash"], unique=True)
+    db.table("tokens").create_index(["user"])
+    db.table("training_runs").add_column("requested_by", str)
+    db.table("promotions").add_column("requested_by", str)
+
+
 _migrated: dict[Path, tuple[int, int]] = {}
 _migrating = threading.Lock()
 

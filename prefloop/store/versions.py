@@ -75,6 +75,9 @@ class Promotion:
     reason: str | None
     for_user: str | None = None
     """The user whose served version changed; None: the shared one."""
+    requested_by: str | None = None
+    """Who asked for it (the admin's user, or the local user of the CLI); None: recorded
+    before this was, or by a training run nobody asked for (a schedule)."""
 
 
 @contextlib.contextmanager
@@ -246,12 +249,13 @@ def add_promotion(
     to_version: str,
     reason: str | None,
     for_user: str | None = None,
+    requested_by: str | None = None,
 ) -> None:
     """Append one promotion or rollback (of the shared scope, or of ``for_user``'s)."""
     conn.execute(
         "INSERT INTO promotions (created_at, user, action, from_version, to_version, reason, "
-        "for_user) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [created_at, user, action, from_version, to_version, reason, for_user],
+        "for_user, requested_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [created_at, user, action, from_version, to_version, reason, for_user, requested_by],
     )
 
 
@@ -267,6 +271,7 @@ def promotions(conn: sqlite3.Connection) -> list[Promotion]:
             to_version=r["to_version"],
             reason=r["reason"],
             for_user=r["for_user"],
+            requested_by=r["requested_by"],
         )
         for r in conn.execute("SELECT * FROM promotions ORDER BY id")
     ]

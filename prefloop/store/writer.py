@@ -166,8 +166,12 @@ def insert_events(
     events: Sequence[Event],
     texts: Sequence[str | None],
     default_user: str,
+    owner: str | None = None,
 ) -> IngestResult:
     """Store events whose suggestion exists and whose id is new; runs inside a transaction.
+
+    With ``owner``, only events about suggestions served to that user are stored; the
+    others count as ``unknown``, exactly like a suggestion id that does not exist.
 
     ``texts`` are the events' texts after redaction (:func:`redact_event_texts`). The model
     version and language are copied from the suggestion the event is about, so every event
@@ -195,7 +199,9 @@ def insert_events(
     rows = []
     seen: set[str] = set()
     for e, text in zip(events, texts, strict=True):
-        if e.suggestion_id not in known:
+        if e.suggestion_id not in known or (
+            owner is not None and known[e.suggestion_id][2] != owner
+        ):
             result.unknown.append(e.id)
             continue
         if e.id in existing or e.id in seen:
@@ -278,14 +284,17 @@ class Writer:
 
         self.submit(op, wait=False)
 
-    async def ingest_events(self, events: Sequence[Event]) -> IngestResult:
-        """Store events; resolves once they are committed (or refused).
+    async def ingest_events(
+        self, events: Sequence[Event], *, owner: str | None = None
+    ) -> IngestResult:
+        """Store events; resolves once they are committed (or refused). With ``owner``,
+        events about suggestions served to another user are refused as unknown.
 
         Redaction runs on a worker thread first, so it overlaps with the writer's disk
         work instead of lengthening the single writer's critical path.
         """
         texts = await asyncio.to_thread(redact_event_texts, events)
-        fut = self.submit(lambda db: insert_events(db, events, texts, self.user))
+        fut = self.submit(lambda db: insert_events(db, events, texts, self.user, owner))
         assert fut is not None
         result: IngestResult = await asyncio.wrap_future(fut)
         return result

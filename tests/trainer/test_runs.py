@@ -385,6 +385,7 @@ def test_cli_retrain_waits_and_exits_by_outcome(tiny_model_dir: Path, tmp_path: 
     assert "rejected by the gate" in rejected.stdout
     (run,) = list_runs(settings)
     assert run["status"] == "rejected" and run["reason"] == "cli"
+    assert run["requested_by"] == settings.user  # the local user asked
     assert run["config"]["max_steps"] == FAST["max_steps"]
     shown = subprocess.run(
         [sys.executable, "-m", "prefloop", "runs", "show", run["id"]],

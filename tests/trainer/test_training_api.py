@@ -86,6 +86,8 @@ def test_retrain_202_then_409_while_running(server: ServerProcess) -> None:
         assert "already running" in second.json()["error"]
         runs = client.get("/admin/runs", headers=AUTH).json()["runs"]
         assert [r["id"] for r in runs] == [run_id] and runs[0]["reason"] == "admin"
+        # Local mode: the admin token is the local user's.
+        assert runs[0]["requested_by"] == Settings(home=server.home).user
         run = wait_until(
             lambda: client.get(f"/admin/runs/{run_id}", headers=AUTH).json(),
             lambda now: now["status"] == "running" and now["pid"],
