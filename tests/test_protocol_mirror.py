@@ -195,11 +195,11 @@ def test_language_server_commands_match_python() -> None:
 
 
 def test_initialization_options_are_all_read_by_the_language_server() -> None:
-    from prefloop.lsp.config import OPTION_FIELDS
+    from prefloop.lsp.config import OPTION_FIELDS, TOKEN_OPTIONS
 
     fields = ts_interface_fields(PROTOCOL_TS.read_text(encoding="utf-8"), "InitializationOptions")
     assert fields
-    assert set(fields) <= set(OPTION_FIELDS) | {"token", "enabled"}, fields
+    assert set(fields) <= set(OPTION_FIELDS) | {*TOKEN_OPTIONS, "enabled"}, fields
 
 
 @pytest.mark.parametrize(
