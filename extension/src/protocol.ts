@@ -99,6 +99,8 @@ export interface StatusAnswer {
     /** The `status` of the service's `/healthz`. */
     serviceStatus: string | null;
     lastError: string | null;
+    /** Why the service refuses the language server's token (401 or 403); null while it takes it. */
+    authError: string | null;
     /** Suggestions are on (`prefloop.toggle`). */
     enabled: boolean;
     today: TodayCounts;
