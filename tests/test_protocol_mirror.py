@@ -174,7 +174,14 @@ def test_extension_mirrors_the_python_protocol() -> None:
 
 def test_status_result_fields() -> None:
     fields = ts_interface_fields(PROTOCOL_TS.read_text(encoding="utf-8"), "StatusResult")
-    assert fields == ["connected", "serverUrl", "modelVersion", "acceptanceRate", "enabled"]
+    assert fields == [
+        "connected",
+        "serverUrl",
+        "modelVersion",
+        "acceptanceRate",
+        "enabled",
+        "authError",
+    ]
     # What the extension shows is read from the answer: the day's rate from `today`.
     answer = wire_fields(protocol.StatusAnswer)
     assert [f for f in fields if f not in answer] == ["acceptanceRate"]
