@@ -9,6 +9,7 @@ a home of its own, so it finds no admin token of the service's home.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 from collections.abc import Iterator
@@ -17,6 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from prefloop.lsp.delivery import EventDelivery
+from prefloop.lsp.events import EventFactory
+from prefloop.lsp.service import ServiceClient
+from prefloop.lsp.spool import Spool
 from tests.conftest import ServerProcess, start_server
 from tests.lsp.editor import (
     count,
@@ -93,9 +98,12 @@ async def test_a_missing_or_wrong_token_is_reported(
         uri = ed.open("calc.py", DOCUMENT)
         assert await ed.complete(uri, len(LINE)) == []
         status = await ed.command("prefloop.status")
+        shown = [m.message for m in ed.client.messages]
     assert status["connected"] is True
     assert status["authError"] is not None and status["authError"].startswith(says)
     assert "Set Token" in status["authError"]
+    # The editor is told once, in the status's words.
+    assert shown == [f"prefloop: {status['authError']}"]
     assert count(server.db_path, "SELECT count(*) FROM suggestions") == before
 
 
@@ -168,3 +176,49 @@ async def test_retrain_needs_an_admin_token(
             "/metrics", headers={"Authorization": f"Bearer {tokens['root']}"}
         )
     assert 'prefloop_auth_refused_total{reason="not_admin"} 1.0' in metrics.text
+
+
+def refused_wrong(server: ServerProcess, admin: str) -> int:
+    """How many requests the service refused for a wrong token so far."""
+    metrics = httpx.get(
+        server.url + "/metrics", headers={"Authorization": f"Bearer {admin}"}, timeout=10
+    )
+    for line in metrics.text.splitlines():
+        if line.startswith('prefloop_auth_refused_total{reason="wrong"}'):
+            return int(float(line.split()[-1]))
+    return 0
+
+
+async def test_a_refused_token_backs_off_and_keeps_the_events(
+    team: tuple[ServerProcess, dict[str, str]], tmp_path: Path
+) -> None:
+    server, tokens = team
+    service = ServiceClient(server.url, connect_timeout=0.3, request_timeout=10, token=WRONG)
+    spool = Spool(tmp_path / "spool")
+    # Unreachable-service back-off alone would retry every 0.1 s; a refused token doubles
+    # the wait from there: 0.1, 0.2, 0.4, 0.8 s between the first five attempts.
+    delivery = EventDelivery(spool, service, retry_base=0.05, retry_max=0.1, auth_retry_max=60)
+    factory = EventFactory()
+    events = [
+        factory.shown("unknown-suggestion", 0),
+        factory.dismissed("unknown-suggestion", 0, "closed", 100.0),
+    ]
+    before = await asyncio.to_thread(refused_wrong, server, tokens["root"])
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    delivery.start()
+    delivery.submit(events)
+    await wait_until_async(
+        lambda: asyncio.to_thread(refused_wrong, server, tokens["root"]),
+        lambda n: n >= before + 5,
+        what="five refused attempts",
+        timeout=60,
+    )
+    elapsed = loop.time() - started
+    await delivery.close(timeout=1.0)
+    await service.aclose()
+    assert elapsed >= 0.1 + 0.2 + 0.4 + 0.8
+    assert service.auth_error is not None and service.auth_error.startswith("the token was refused")
+    assert (delivery.delivered, delivery.dropped) == (0, 0)
+    assert spool.count() == len(events)
+    spool.close()
