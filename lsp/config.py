@@ -1,11 +1,16 @@
 """The language server's configuration: settings (environment) overridden by the
 client's ``initializationOptions``.
 
-``initializationOptions`` keys are camelCase: ``serverUrl``, ``token``, ``user``,
+``initializationOptions`` keys are camelCase: ``serverUrl``, ``token``, ``adminToken``, ``user``,
 ``enabled``, ``mode``, ``maxTokens``, ``candidates``, ``debounce``, ``connectTimeout``,
 ``requestTimeout``, ``maxPrefixChars``, ``maxSuffixChars``, ``shownDelay``,
 ``retentionCheckpoints`` (four numbers) and ``rewriteIdle``; times are in seconds. An
 invalid value is ignored (with a warning) and the setting's value is kept.
+
+Two tokens, each sent to the configured service only: ``token`` (else ``PREFLOOP_TOKEN``),
+the developer's own, on every request; ``adminToken`` (else ``PREFLOOP_ADMIN_TOKEN`` or the
+``$PREFLOOP_HOME/admin-token`` a service on the same machine and home generated), on
+``/admin`` routes only.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from prefloop.admin import existing_admin_token
 from prefloop.settings import Settings
 
 from .signals import SignalTimings
@@ -36,12 +42,37 @@ OPTION_FIELDS: dict[str, str] = {
 }
 """initializationOptions keys that override a setting, and the setting they override."""
 
+TOKEN_OPTIONS = ("token", "adminToken")
+"""initializationOptions keys that carry a bearer token (the developer's, an admin's)."""
+
 
 @dataclass(frozen=True)
 class LspConfig:
+    """The settings, the tokens given in ``initializationOptions`` and the on/off switch."""
+
     settings: Settings
     token: str | None = None
+    """The developer's token from ``initializationOptions.token``; see :attr:`user_token`."""
     enabled: bool = True
+    admin_token: str | None = None
+    """An admin's token from ``initializationOptions.adminToken``; see :attr:`admin_bearer`."""
+
+    @property
+    def user_token(self) -> str | None:
+        """The token sent with every request: ``initializationOptions.token``, else
+        ``PREFLOOP_TOKEN``; None: requests carry none."""
+        if self.token:
+            return self.token
+        secret = self.settings.token
+        value = secret.get_secret_value().strip() if secret is not None else ""
+        return value or None
+
+    @property
+    def admin_bearer(self) -> str | None:
+        """The token sent on ``/admin`` routes: ``initializationOptions.adminToken``, else
+        ``PREFLOOP_ADMIN_TOKEN`` or this home's admin-token file, else :attr:`user_token`
+        (an admin's own user token works there too)."""
+        return self.admin_token or existing_admin_token(self.settings) or self.user_token
 
     @property
     def timings(self) -> SignalTimings:
@@ -64,7 +95,7 @@ class LspConfig:
         for key, value in options.items():
             if key in OPTION_FIELDS:
                 overrides[OPTION_FIELDS[key]] = value
-            elif key not in ("token", "enabled"):
+            elif key not in (*TOKEN_OPTIONS, "enabled"):
                 warnings.append(f"unknown initializationOptions key {key!r}; ignored")
         base = self.settings.model_dump()
         settings = self.settings
@@ -81,14 +112,21 @@ class LspConfig:
                     key = next(k for k, f in OPTION_FIELDS.items() if f == name)
                     warnings.append(f"invalid initializationOptions.{key}; ignored")
                     overrides.pop(name)
-        token = options.get("token")
-        if token is not None and not isinstance(token, str):
-            warnings.append("invalid initializationOptions.token; ignored")
-            token = None
+        tokens: dict[str, str | None] = {}
+        for key in TOKEN_OPTIONS:
+            value = options.get(key)
+            if value is not None and not isinstance(value, str):
+                warnings.append(f"invalid initializationOptions.{key}; ignored")
+                value = None
+            tokens[key] = value.strip() if value else None
         enabled = options.get("enabled", self.enabled)
         if not isinstance(enabled, bool):
             warnings.append("invalid initializationOptions.enabled; ignored")
             enabled = self.enabled
         return replace(
-            self, settings=settings, token=token or self.token, enabled=enabled
+            self,
+            settings=settings,
+            token=tokens["token"] or self.token,
+            admin_token=tokens["adminToken"] or self.admin_token,
+            enabled=enabled,
         ), warnings

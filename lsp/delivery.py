@@ -8,6 +8,12 @@ service cannot be reached, the task backs off (up to ``retry_max`` seconds) and 
 again; events keep accumulating in the spool meanwhile, and a language server started
 later sends what an earlier one left behind.
 
+A batch refused for its token (401: missing, wrong or revoked; 403: not allowed) stays in
+the spool whole: the task backs off further (doubling up to ``auth_retry_max`` seconds,
+five minutes by default), the service client's ``auth_error`` says why for the status,
+and the events go once the service takes the token (a language server started with the
+right one sends them at once).
+
 Refusals: an event refused as malformed is logged (by id) and dropped, never retried;
 one refused because the service does not know its suggestion (yet) is retried a few
 times, then dropped; the rest of the batch is kept either way.
@@ -56,6 +62,7 @@ class EventDelivery:
         lease_seconds: float = 30.0,
         max_refusals: int = 5,
         idle_poll: float = 30.0,
+        auth_retry_max: float = 300.0,
     ) -> None:
         self.spool = spool
         self.service = service
@@ -65,6 +72,7 @@ class EventDelivery:
         self.lease_seconds = lease_seconds
         self.max_refusals = max_refusals
         self.idle_poll = idle_poll
+        self.auth_retry_max = auth_retry_max
         self.owner = uuid.uuid4().hex
         self.delivered = 0
         self.dropped = 0
@@ -133,7 +141,7 @@ class EventDelivery:
                 if await self._send_all():
                     delay, next_try = 0.0, 0.0
                 else:
-                    delay = min(max(delay * 2, self.retry_base), self.retry_max)
+                    delay = self._next_delay(delay)
                     next_try = loop.time() + delay
             except asyncio.CancelledError:
                 raise
@@ -141,6 +149,13 @@ class EventDelivery:
                 log.error("event delivery failed: %s", type(exc).__name__)
                 delay = self.retry_max
                 next_try = loop.time() + delay
+
+    def _next_delay(self, delay: float) -> float:
+        """The wait before the next attempt after ``delay``: doubling up to ``retry_max``,
+        or while the service refuses the token, from ``retry_max`` up to ``auth_retry_max``."""
+        if self.service.auth_error is not None:
+            return min(max(delay * 2, self.retry_max), max(self.auth_retry_max, self.retry_max))
+        return min(max(delay * 2, self.retry_base), self.retry_max)
 
     async def _persist(self) -> None:
         events, self._buffer = self._buffer, []
@@ -181,7 +196,9 @@ class EventDelivery:
             return True
         if not outcome.parsed:
             await asyncio.to_thread(self.spool.release, ids)
-            if outcome.status is not None:
+            if outcome.status in (401, 403):
+                log.info("event batch refused for its token (%d); kept", outcome.status)
+            elif outcome.status is not None:
                 log.warning("event batch answered %d; will retry", outcome.status)
             return False
         by_id = {item.id: item for item in batch}

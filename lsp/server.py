@@ -24,6 +24,7 @@ import sqlite3
 import tempfile
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any, cast
 from urllib.parse import unquote, urlparse
@@ -34,7 +35,6 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from prefloop import __version__
-from prefloop.admin import existing_admin_token
 from prefloop.protocol import (
     MAX_TEXT_CHARS,
     Event,
@@ -105,7 +105,9 @@ class PrefloopLanguageServer(LanguageServer):
             settings.server_url,
             connect_timeout=settings.lsp_connect_timeout,
             request_timeout=settings.lsp_request_timeout,
-            token=self.config.token or existing_admin_token(settings),
+            token=self.config.user_token,
+            admin_token=self.config.admin_bearer,
+            on_auth_error=self._show_auth_error,
         )
         self.delivery = EventDelivery(_open_spool(settings.spool_dir), self.service)
         self.delivery.start()
@@ -141,6 +143,14 @@ class PrefloopLanguageServer(LanguageServer):
         if self.delivery is not None:
             self.delivery.persist_now()
             self.delivery.spool.close()
+
+    def _show_auth_error(self, message: str) -> None:
+        """Tell the editor, once per new reason, that the service refuses the token."""
+        with contextlib.suppress(Exception):
+            warning = types.MessageType.Warning
+            self.window_show_message(
+                types.ShowMessageParams(type=warning, message=f"prefloop: {message}")
+            )
 
     def _terminate(self) -> None:
         self.persist_leftovers()
@@ -326,7 +336,8 @@ class PrefloopLanguageServer(LanguageServer):
             n=settings.lsp_candidates,
             client_request_id=uuid.uuid4().hex,
             session_id=self.session_id,
-            user=settings.user[:128] or None,
+            # With a token the service takes the user from it; the body names none.
+            user=None if self.config.user_token else settings.user[:128] or None,
         )
 
     def _relative_path(self, uri: str) -> str:
@@ -368,7 +379,7 @@ class PrefloopLanguageServer(LanguageServer):
     def toggle(self, arguments: tuple[Any, ...]) -> dict[str, Any]:
         wanted = arguments[0] if arguments and isinstance(arguments[0], bool) else None
         enabled = not self.config.enabled if wanted is None else wanted
-        self.config = LspConfig(self.config.settings, self.config.token, enabled)
+        self.config = replace(self.config, enabled=enabled)
         if not enabled:
             self._cancel_inflight()
         return {"enabled": enabled}
@@ -392,6 +403,7 @@ class PrefloopLanguageServer(LanguageServer):
             model_version=self.service.model_version if self.service is not None else None,
             service_status=health.get("status") if health else None,
             last_error=self.service.last_error if self.service is not None else None,
+            auth_error=self.service.auth_error if self.service is not None else None,
             enabled=self.config.enabled,
             today=TodayCounts.model_validate(self.stats.summary()),
             spooled_events=spooled,

@@ -5,6 +5,10 @@ request timeout, so a slow one costs a bounded wait; connections are kept alive 
 re-opened by themselves once the service is back. Cancelling a call (a newer request,
 ``$/cancelRequest``) closes its connection, which tells the service to stop generating.
 
+Two tokens, both for this one service: the developer's token goes with every request, an
+admin's token only with ``/admin`` routes. A request the service refuses for its token
+(401, 403) leaves :attr:`ServiceClient.auth_error` saying why, until one is taken again.
+
 Nothing here logs a request or response body: they hold the user's code.
 """
 
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,10 +60,15 @@ class ServiceClient:
         connect_timeout: float,
         request_timeout: float,
         token: str | None = None,
+        admin_token: str | None = None,
+        on_auth_error: Callable[[str], None] | None = None,
     ) -> None:
         headers = {"user-agent": f"prefloop-lsp/{__version__}"}
         if token:
             headers["authorization"] = f"Bearer {token}"
+        self._admin_headers = {"authorization": f"Bearer {admin_token}"} if admin_token else {}
+        self.has_token = bool(token)
+        self._on_auth_error = on_auth_error
         self.base_url = base_url.rstrip("/")
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
@@ -69,6 +79,9 @@ class ServiceClient:
         self.state = UNKNOWN
         self.last_error: str | None = None
         self.model_version: str | None = None
+        self.auth_error: str | None = None
+        """Why the service refused this client's token on its last suggestion or event
+        request (401, 403); None once it takes one."""
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -76,6 +89,31 @@ class ServiceClient:
     def _reached(self) -> None:
         self.state = CONNECTED
         self.last_error = None
+
+    def _answered(self, response: httpx.Response, *, clears: bool = True) -> None:
+        """Note whether the service took this client's token (any answer but 401/403;
+        ``clears``: such an answer proves the token good)."""
+        self._reached()
+        status = response.status_code
+        if status not in (401, 403):
+            if clears:
+                self.auth_error = None
+            return
+        reason = _reason(response)
+        where = "(prefloop: Set Token, or PREFLOOP_TOKEN)"
+        if status == 403:
+            what, hint = "not allowed", f"check the token {where}"
+        elif self.has_token:
+            what, hint = "the token was refused", f"set a valid one {where}"
+        else:
+            what, hint = "no token set", f"this service needs one {where}"
+        message = f"{what}: {reason}; {hint}" if reason else f"{what}; {hint}"
+        fresh = message != self.auth_error
+        self.auth_error = message
+        if fresh:
+            log.warning("the service answered %d: %s", status, message)
+            if self._on_auth_error is not None:
+                self._on_auth_error(message)
 
     def _failed(self, exc: Exception) -> None:
         if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
@@ -96,9 +134,9 @@ class ServiceClient:
         except httpx.HTTPError as exc:
             self._failed(exc)
             return None
-        self._reached()
+        self._answered(response)
         if response.status_code != 200:
-            if response.status_code != 409:
+            if response.status_code not in (401, 403, 409):
                 log.info("suggestion request answered %d", response.status_code)
             return None
         try:
@@ -119,7 +157,7 @@ class ServiceClient:
         except httpx.HTTPError as exc:
             self._failed(exc)
             return PostOutcome(status=None)
-        self._reached()
+        self._answered(response)
         if response.status_code not in (200, 422):
             return PostOutcome(status=response.status_code)
         try:
@@ -140,7 +178,8 @@ class ServiceClient:
         except httpx.HTTPError as exc:
             self._failed(exc)
             return None
-        self._reached()
+        # Without a token /healthz answers anyone, which says nothing about events.
+        self._answered(response, clears=self.has_token)
         try:
             body = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -155,7 +194,9 @@ class ServiceClient:
     async def retrain(self) -> dict[str, Any]:
         """Ask the service to start a retraining run (``POST /admin/retrain``)."""
         try:
-            response = await self._client.post("/admin/retrain", json={})
+            response = await self._client.post(
+                "/admin/retrain", json={}, headers=self._admin_headers
+            )
         except httpx.HTTPError as exc:
             self._failed(exc)
             return {"ok": False, "available": None, "message": self.last_error}
@@ -171,16 +212,37 @@ class ServiceClient:
                 "available": False,
                 "message": "retraining is not available on this service (no /admin/retrain)",
             }
-        if status in (401, 403):
+        reason = _reason(response)
+        if status == 403:
+            message = "not allowed: retraining needs an admin token (prefloop: Set Admin Token)"
             return {
                 "ok": False,
                 "available": True,
-                "message": "the service refused: set an admin token (initializationOptions.token)",
+                "message": f"{message}; the service says: {reason}" if reason else message,
+            }
+        if status == 401:
+            message = (
+                "the service refused: retraining needs an admin token "
+                "(prefloop: Set Admin Token, or PREFLOOP_ADMIN_TOKEN)"
+            )
+            return {
+                "ok": False,
+                "available": True,
+                "message": f"{message}; the service says: {reason}" if reason else message,
             }
         if status >= 400:
-            reason = body.get("error") if isinstance(body, dict) else None
             message = f"the service answered {status}"
-            if isinstance(reason, str) and reason:
+            if reason:
                 message += f": {reason}"
             return {"ok": False, "available": True, "message": message}
         return {"ok": True, "available": True, "message": "retraining started", "result": body}
+
+
+def _reason(response: httpx.Response) -> str | None:
+    """The service's own words in an error answer (``{"error": ...}``), if any."""
+    try:
+        body: Any = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    reason = body.get("error") if isinstance(body, dict) else None
+    return reason[:300] if isinstance(reason, str) and reason else None

@@ -515,6 +515,11 @@ class StatusAnswer(_CamelWire):
     model_version: str | None = Field(description="The version the service last served.")
     service_status: str | None = Field(description="The `status` of the service's /healthz.")
     last_error: str | None
+    auth_error: str | None = Field(
+        default=None,
+        description="Why the service refuses the language server's token (401 or 403 on "
+        "suggestions or events); None while it takes it.",
+    )
     enabled: bool = Field(description="Suggestions are on (`prefloop.toggle`).")
     today: TodayCounts
     spooled_events: int | None = Field(

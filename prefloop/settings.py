@@ -281,6 +281,14 @@ class Settings(BaseSettings):
             "`$PREFLOOP_HOME/admin-token` (mode 0600), read by the CLI and the service."
         ),
     )
+    token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "The language server's own bearer token (a user's token from `prefloop users add`, "
+            "for a service in team mode): sent with every request to the service, which takes "
+            "the user from it. Unset: requests carry no token (local mode)."
+        ),
+    )
 
     # --- training ---
     train_schedule: str = Field(

@@ -174,7 +174,14 @@ def test_extension_mirrors_the_python_protocol() -> None:
 
 def test_status_result_fields() -> None:
     fields = ts_interface_fields(PROTOCOL_TS.read_text(encoding="utf-8"), "StatusResult")
-    assert fields == ["connected", "serverUrl", "modelVersion", "acceptanceRate", "enabled"]
+    assert fields == [
+        "connected",
+        "serverUrl",
+        "modelVersion",
+        "acceptanceRate",
+        "enabled",
+        "authError",
+    ]
     # What the extension shows is read from the answer: the day's rate from `today`.
     answer = wire_fields(protocol.StatusAnswer)
     assert [f for f in fields if f not in answer] == ["acceptanceRate"]
@@ -195,11 +202,11 @@ def test_language_server_commands_match_python() -> None:
 
 
 def test_initialization_options_are_all_read_by_the_language_server() -> None:
-    from prefloop.lsp.config import OPTION_FIELDS
+    from prefloop.lsp.config import OPTION_FIELDS, TOKEN_OPTIONS
 
     fields = ts_interface_fields(PROTOCOL_TS.read_text(encoding="utf-8"), "InitializationOptions")
     assert fields
-    assert set(fields) <= set(OPTION_FIELDS) | {"token", "enabled"}, fields
+    assert set(fields) <= set(OPTION_FIELDS) | {*TOKEN_OPTIONS, "enabled"}, fields
 
 
 @pytest.mark.parametrize(

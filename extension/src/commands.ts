@@ -3,8 +3,10 @@ import { EXTENSION_COMMANDS, HIDE_INLINE_SUGGESTION, type ExtensionCommand } fro
 import { LSP_COMMANDS, parseEnabled, parseRetrain, type DismissArgs } from './protocol';
 import type { Session } from './session';
 import { describeStatus, type StatusController } from './status';
+import { cleanToken, storeToken, TOKEN_LABELS, type SecretStore, type TokenKind } from './tokens';
 import {
     activeDocumentUri,
+    askSecret,
     executeCommand,
     registerCommand,
     showInformation,
@@ -17,6 +19,8 @@ export interface CommandContext {
     session: Session;
     status: StatusController;
     output: LogOutputChannel;
+    /** Where the tokens are kept; a change restarts the language server. */
+    secrets: SecretStore;
 }
 
 function errorMessage(error: unknown): string {
@@ -76,6 +80,35 @@ async function showStatus(context: CommandContext): Promise<void> {
     }
 }
 
+const TOKEN_PROMPTS: Record<TokenKind, string> = {
+    token: 'Your prefloop token (from `prefloop users add NAME`), sent with every request to the service.',
+    adminToken: "An admin's prefloop token, sent only when you Trigger Retrain.",
+};
+
+/** Asks for a token and keeps it in SecretStorage; an empty answer clears it. */
+async function setToken(context: CommandContext, kind: TokenKind): Promise<void> {
+    const label = TOKEN_LABELS[kind];
+    const value = await askSecret(`prefloop: Set ${label}`, TOKEN_PROMPTS[kind]);
+    if (value === undefined) {
+        return;
+    }
+    if (value.trim() !== '' && cleanToken(value) === undefined) {
+        throw new Error(`not saved: a ${label} is one word without spaces (pfl_…)`);
+    }
+    await storeToken(context.secrets, kind, value);
+    const cleared = value.trim() === '';
+    context.output.info(`${label} ${cleared ? 'cleared' : 'set'}`);
+    void showInformation(
+        `prefloop: ${label} ${cleared ? 'cleared' : 'saved; the language server restarts with it'}.`,
+    );
+}
+
+async function clearToken(context: CommandContext, kind: TokenKind): Promise<void> {
+    await storeToken(context.secrets, kind, undefined);
+    context.output.info(`${TOKEN_LABELS[kind]} cleared`);
+    void showInformation(`prefloop: ${TOKEN_LABELS[kind]} cleared.`);
+}
+
 /** Escape while a suggestion is visible: hide it, then report the dismissal. */
 async function dismissVisible(context: CommandContext): Promise<void> {
     await executeCommand(HIDE_INLINE_SUGGESTION);
@@ -98,6 +131,10 @@ export function registerCommands(context: CommandContext): Disposable[] {
         [EXTENSION_COMMANDS.showStatus]: () => showStatus(context),
         [EXTENSION_COMMANDS.showLog]: async () => context.output.show(true),
         [EXTENSION_COMMANDS.dismissVisible]: () => dismissVisible(context),
+        [EXTENSION_COMMANDS.setToken]: () => setToken(context, 'token'),
+        [EXTENSION_COMMANDS.clearToken]: () => clearToken(context, 'token'),
+        [EXTENSION_COMMANDS.setAdminToken]: () => setToken(context, 'adminToken'),
+        [EXTENSION_COMMANDS.clearAdminToken]: () => clearToken(context, 'adminToken'),
     };
     return Object.entries(handlers).map(([name, handler]) =>
         registerCommand(name, guarded(context, name, handler)),

@@ -15,6 +15,10 @@ export const EXTENSION_COMMANDS = {
     showStatus: 'prefloop.showStatus',
     showLog: 'prefloop.showLog',
     dismissVisible: 'prefloop.dismissVisibleSuggestion',
+    setToken: 'prefloop.setToken',
+    clearToken: 'prefloop.clearToken',
+    setAdminToken: 'prefloop.setAdminToken',
+    clearAdminToken: 'prefloop.clearAdminToken',
 } as const;
 export type ExtensionCommand = (typeof EXTENSION_COMMANDS)[keyof typeof EXTENSION_COMMANDS];
 

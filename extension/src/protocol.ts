@@ -58,10 +58,12 @@ export const LSP_COMMANDS = {
 } as const;
 export type LspCommand = (typeof LSP_COMMANDS)[keyof typeof LSP_COMMANDS];
 
-/** `initialize` params' `initializationOptions`, extension → language server. */
+/**
+ * `initialize` params' `initializationOptions`, extension → language server. The tokens
+ * are not among them: they go in the language server's environment (see `tokens.ts`).
+ */
 export interface InitializationOptions {
     serverUrl: string;
-    token: string | null;
     /** Seconds the language server waits after a keystroke before asking. */
     debounce: number;
     mode: Mode;
@@ -99,6 +101,8 @@ export interface StatusAnswer {
     /** The `status` of the service's `/healthz`. */
     serviceStatus: string | null;
     lastError: string | null;
+    /** Why the service refuses the language server's token (401 or 403); null while it takes it. */
+    authError: string | null;
     /** Suggestions are on (`prefloop.toggle`). */
     enabled: boolean;
     today: TodayCounts;
@@ -116,6 +120,8 @@ export interface StatusResult {
     /** Today's accepted / shown suggestions, 0..1; null before anything was shown. */
     acceptanceRate: number | null;
     enabled: boolean;
+    /** Why the service refuses the token; null while it takes it. */
+    authError: string | null;
 }
 
 /** Result of `prefloop.retrain`. */
@@ -145,6 +151,7 @@ export function parseStatus(value: unknown): StatusResult | undefined {
         modelVersion:
             typeof value.modelVersion === 'string' && value.modelVersion !== '' ? value.modelVersion : null,
         acceptanceRate: validRate ? rate : null,
+        authError: typeof value.authError === 'string' && value.authError !== '' ? value.authError : null,
     };
 }
 

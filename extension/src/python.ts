@@ -8,6 +8,8 @@ export interface PythonContext {
     workspaceFolders: readonly string[];
     homeDir: string;
     platform: NodeJS.Platform;
+    /** The workspace is trusted: only then may its own `.venv` run the language server. */
+    trusted: boolean;
     exists(file: string): boolean;
 }
 
@@ -36,13 +38,14 @@ function expand(configured: string, context: PythonContext): string {
 /**
  * The interpreter that runs `prefloop lsp`: the setting when given (with
  * `${workspaceFolder}` and `~` expanded, relative paths taken from the first folder),
- * else the first workspace folder's `.venv` that exists, else `python3`.
+ * else, in a trusted workspace, the first workspace folder's `.venv` that exists, else
+ * `python3`. An untrusted workspace's `.venv` is never run.
  */
 export function resolvePython(context: PythonContext): string {
     if (context.configured.trim() !== '') {
         return expand(context.configured.trim(), context);
     }
-    for (const folder of context.workspaceFolders) {
+    for (const folder of context.trusted ? context.workspaceFolders : []) {
         const candidate = venvPython(folder, context.platform);
         if (context.exists(candidate)) {
             return candidate;
@@ -56,7 +59,11 @@ export interface ServerCommand {
     args: string[];
 }
 
-/** `<python> -m prefloop lsp`: the language server over stdio. */
+/**
+ * `<python> -I -m prefloop lsp`: the language server over stdio. Isolated mode (`-I`)
+ * leaves the current directory and `PYTHON*` variables out of the import path, so the
+ * opened workspace's code cannot be imported in its place.
+ */
 export function serverCommand(python: string): ServerCommand {
-    return { command: python, args: ['-m', 'prefloop', 'lsp'] };
+    return { command: python, args: ['-I', '-m', 'prefloop', 'lsp'] };
 }

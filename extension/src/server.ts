@@ -10,16 +10,19 @@ import { CLIENT_ID, CLIENT_NAME } from './contributions';
 import type { LspCommand } from './protocol';
 import { serverCommand } from './python';
 import { documentSelector, toInitializationOptions, type Settings } from './settings';
+import { serverEnvironment, type Tokens } from './tokens';
 
 export interface ServerLaunch {
     settings: Settings;
     python: string;
-    /** Working directory of the language server: the first workspace folder, if any. */
-    cwd: string | undefined;
+    /** Working directory of the language server: the extension's own directory, never a workspace. */
+    cwd: string;
+    /** The tokens from SecretStorage, passed in the language server's environment. */
+    tokens: Tokens;
 }
 
 /**
- * Builds the language client that runs `<python> -m prefloop lsp` over stdio.
+ * Builds the language client that runs `<python> -I -m prefloop lsp` over stdio.
  * `onServerCommand` is called after VS Code ran one of the server's commands through
  * the client, such as `prefloop.accept` when the user accepts a suggestion.
  */
@@ -33,8 +36,8 @@ export function createClient(
         command,
         args,
         options: {
-            env: { ...process.env, PYTHONUNBUFFERED: '1' },
-            ...(launch.cwd === undefined ? {} : { cwd: launch.cwd }),
+            env: serverEnvironment(process.env, launch.tokens),
+            cwd: launch.cwd,
         },
     };
     const clientOptions: LanguageClientOptions = {

@@ -3,6 +3,7 @@ import { State, type LanguageClient } from 'vscode-languageclient/node';
 import { LSP_COMMANDS, parseStatus, type LspCommand, type StatusResult } from './protocol';
 import { createClient, executeServerCommand, type ServerLaunch } from './server';
 import { needsRestart } from './settings';
+import { tokensChanged } from './tokens';
 import type { ClientState, StatusController } from './status';
 
 const STOP_TIMEOUT_MS = 4000;
@@ -34,7 +35,7 @@ export class Session {
     constructor(
         private readonly output: LogOutputChannel,
         private readonly status: StatusController,
-        private readonly load: () => ServerLaunch,
+        private readonly load: () => Promise<ServerLaunch>,
     ) {}
 
     start(): Promise<void> {
@@ -45,18 +46,19 @@ export class Session {
         return this.enqueue(() => this.stopNow());
     }
 
-    /** Restarts the language server when the settings it was started with changed. */
+    /** Restarts the language server when the settings or tokens it was started with changed. */
     reload(): Promise<void> {
         return this.enqueue(async () => {
-            const next = this.load();
+            const next = await this.load();
             if (
                 this.launch !== undefined &&
                 this.launch.python === next.python &&
-                !needsRestart(this.launch.settings, next.settings)
+                !needsRestart(this.launch.settings, next.settings) &&
+                !tokensChanged(this.launch.tokens, next.tokens)
             ) {
                 return;
             }
-            this.output.info('settings changed: restarting the language server');
+            this.output.info('settings or tokens changed: restarting the language server');
             await this.stopNow();
             await this.startNow(next);
         });
@@ -79,7 +81,8 @@ export class Session {
         return this.queue;
     }
 
-    private async startNow(launch: ServerLaunch = this.load()): Promise<void> {
+    private async startNow(next?: ServerLaunch): Promise<void> {
+        const launch = next ?? (await this.load());
         this.launch = launch;
         const client = createClient(launch, this.output, (command) => {
             if (command === LSP_COMMANDS.accept) {
@@ -92,7 +95,10 @@ export class Session {
             this.output.info(`language server ${state}`);
             this.status.setClientState(state);
         });
-        this.output.info(`starting the language server: ${launch.python} -m prefloop lsp`);
+        const tokens = Object.keys(launch.tokens).join(', ') || 'none';
+        this.output.info(
+            `starting the language server: ${launch.python} -I -m prefloop lsp (tokens set: ${tokens})`,
+        );
         try {
             await client.start();
         } catch (error) {

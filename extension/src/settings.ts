@@ -10,7 +10,6 @@ import {
 /** The extension's settings (`prefloop.*`), validated. */
 export interface Settings {
     serverUrl: string;
-    token: string;
     enabledLanguages: string[];
     debounceMs: number;
     mode: Mode;
@@ -21,7 +20,6 @@ export interface Settings {
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = {
     serverUrl: 'http://127.0.0.1:8765',
-    token: '',
     enabledLanguages: ['*'],
     debounceMs: 75,
     mode: 'multi_line',
@@ -33,7 +31,6 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = {
 /** Where each setting lives under `prefloop.` in package.json's configuration. */
 export const SETTING_KEYS = {
     serverUrl: 'serverUrl',
-    token: 'token',
     enabledLanguages: 'enabledLanguages',
     debounceMs: 'debounceMs',
     mode: 'mode',
@@ -89,7 +86,6 @@ export function readSettings(config: ConfigurationReader): Settings {
     const interval = nonNegativeNumber(get('statusIntervalSeconds'));
     return {
         serverUrl: serverUrl.replace(/\/+$/, ''),
-        token: nonEmptyString(get('token')) ?? '',
         enabledLanguages: readLanguages(get('enabledLanguages')),
         debounceMs: Math.round(debounceMs),
         mode: isMode(mode) ? mode : DEFAULT_SETTINGS.mode,
@@ -104,7 +100,6 @@ export function toInitializationOptions(settings: Settings): InitializationOptio
     const c = settings.checkpoints;
     return {
         serverUrl: settings.serverUrl,
-        token: settings.token === '' ? null : settings.token,
         debounce: settings.debounceMs / 1000,
         mode: settings.mode,
         retentionCheckpoints: [c['30s'], c['2m'], c['5m'], c['10m']],

@@ -43,6 +43,9 @@ export function formatStatus(
     if (!status.connected) {
         return { text: '$(debug-disconnect) prefloop: offline', tooltip };
     }
+    if (status.authError !== null) {
+        return { text: '$(key) prefloop: token refused', tooltip };
+    }
     const version = status.modelVersion ?? 'unknown model';
     const rate = status.acceptanceRate === null ? '' : ` ${formatRate(status.acceptanceRate)}`;
     return { text: `$(check) prefloop ${version}${rate}`, tooltip };
@@ -56,6 +59,7 @@ export function describeStatus(status: StatusResult): string {
         `Service: ${status.serverUrl || 'unknown'} (${connection})`,
         `Model version: ${status.modelVersion ?? 'unknown'}`,
         `Accepted today: ${formatRate(status.acceptanceRate)}`,
+        ...(status.authError === null ? [] : [`Token: ${status.authError}`]),
     ].join('\n');
 }
 

@@ -37,6 +37,20 @@ export function workspaceFolderPaths(): string[] {
         .map((folder) => folder.uri.fsPath);
 }
 
+/** Whether the user trusts the opened workspace (VS Code's Workspace Trust). */
+export function isWorkspaceTrusted(): boolean {
+    return workspace.isTrusted;
+}
+
+export function onDidGrantWorkspaceTrust(listener: () => void): Disposable {
+    return workspace.onDidGrantWorkspaceTrust(listener);
+}
+
+/** Asks for a secret in a password box; undefined when the user cancels. */
+export function askSecret(title: string, prompt: string): Thenable<string | undefined> {
+    return window.showInputBox({ title, prompt, password: true, ignoreFocusOut: true });
+}
+
 export function homeDir(): string {
     return os.homedir();
 }

@@ -16,6 +16,7 @@ interface Property {
     default?: unknown;
     enum?: string[];
     properties?: Record<string, unknown>;
+    scope?: string;
 }
 
 interface Manifest {
@@ -103,6 +104,13 @@ describe('package.json', () => {
             (entry) => entry.command === EXTENSION_COMMANDS.dismissVisible,
         );
         expect(hidden?.when).toBe('false');
+    });
+
+    it('lets no workspace choose the service or the interpreter, and keeps no token in settings', () => {
+        for (const key of ['prefloop.serverUrl', 'prefloop.pythonPath']) {
+            expect(['machine', 'application']).toContain(properties[key]?.scope);
+        }
+        expect(Object.keys(properties).filter((key) => /token/i.test(key))).toEqual([]);
     });
 
     it('declares every setting with the default the code uses', () => {

@@ -66,6 +66,7 @@ describe('parseStatus', () => {
         modelVersion: 'base',
         serviceStatus: 'ok',
         lastError: null,
+        authError: null,
         enabled: true,
         today: {
             date: '2026-12-06',
@@ -84,11 +85,18 @@ describe('parseStatus', () => {
         modelVersion: 'base',
         acceptanceRate: 0.25,
         enabled: true,
+        authError: null,
     };
 
     it('reads the status answer', () => {
         expect(parseStatus(answer)).toEqual(shown);
         expect(parseStatus({ ...answer, extra: 1 })).toEqual(shown);
+    });
+
+    it('reads why the service refuses the token', () => {
+        const refused = 'the token was refused: the token was revoked';
+        expect(parseStatus({ ...answer, authError: refused })?.authError).toBe(refused);
+        expect(parseStatus({ ...answer, authError: 3 })?.authError).toBeNull();
     });
 
     it('normalises missing or out-of-range optional fields', () => {
@@ -98,6 +106,7 @@ describe('parseStatus', () => {
             serverUrl: '',
             modelVersion: null,
             acceptanceRate: null,
+            authError: null,
         });
         const today = (acceptanceRate: unknown) => ({
             ...answer,

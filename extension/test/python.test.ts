@@ -8,6 +8,7 @@ function context(overrides: Partial<PythonContext> = {}): PythonContext {
         homeDir: '/home/dev',
         platform: 'linux',
         exists: () => false,
+        trusted: true,
         ...overrides,
     };
 }
@@ -24,6 +25,11 @@ describe('resolvePython', () => {
         expect(resolvePython(context({ exists, workspaceFolders: folders }))).toBe(
             '/work/other/.venv/bin/python',
         );
+    });
+
+    it("never runs an untrusted workspace's .venv", () => {
+        const exists = (): boolean => true;
+        expect(resolvePython(context({ exists, trusted: false }))).toBe('python3');
     });
 
     it('falls back to python3 without a .venv or a workspace', () => {
@@ -61,10 +67,10 @@ describe('resolvePython', () => {
 });
 
 describe('serverCommand', () => {
-    it('runs the language server module over stdio', () => {
+    it('runs the language server module over stdio, isolated from the workspace', () => {
         expect(serverCommand('/venv/bin/python')).toEqual({
             command: '/venv/bin/python',
-            args: ['-m', 'prefloop', 'lsp'],
+            args: ['-I', '-m', 'prefloop', 'lsp'],
         });
     });
 });

@@ -21,7 +21,7 @@ describe('readSettings', () => {
         const settings = readSettings(
             config({
                 serverUrl: ' http://gpu-host:9000/ ',
-                token: 'secret-token',
+                token: 'a token left in settings.json',
                 enabledLanguages: ['python', ' typescript ', 'python', ''],
                 debounceMs: 120.4,
                 mode: 'single_line',
@@ -32,7 +32,6 @@ describe('readSettings', () => {
         );
         expect(settings).toEqual({
             serverUrl: 'http://gpu-host:9000',
-            token: 'secret-token',
             enabledLanguages: ['python', 'typescript'],
             debounceMs: 120,
             mode: 'single_line',
@@ -72,23 +71,21 @@ describe('toInitializationOptions', () => {
     it('maps settings to exactly the options the language server reads', () => {
         const options = toInitializationOptions({
             ...DEFAULT_SETTINGS,
-            token: 'abc',
             mode: 'single_line',
             checkpoints: { '30s': 1, '2m': 2, '5m': 3, '10m': 4 },
         });
         expect(options).toEqual({
             serverUrl: 'http://127.0.0.1:8765',
-            token: 'abc',
             debounce: 0.075,
             mode: 'single_line',
             retentionCheckpoints: [1, 2, 3, 4],
         });
     });
 
-    it('sends no token as null and does not share the checkpoints', () => {
+    it('carries no token and does not share the checkpoints', () => {
         const settings = { ...DEFAULT_SETTINGS };
         const options = toInitializationOptions(settings);
-        expect(options.token).toBeNull();
+        expect(Object.keys(options)).not.toContain('token');
         options.retentionCheckpoints[0] = 1;
         expect(settings.checkpoints['30s']).toBe(30);
     });

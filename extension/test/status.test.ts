@@ -8,6 +8,7 @@ const ONLINE: StatusResult = {
     modelVersion: 'v3',
     acceptanceRate: 0.4242,
     enabled: true,
+    authError: null,
 };
 
 describe('formatRate', () => {
@@ -28,6 +29,12 @@ describe('formatStatus', () => {
         expect(formatStatus('running', { ...ONLINE, modelVersion: null }).text).toBe(
             '$(check) prefloop unknown model 42%',
         );
+    });
+
+    it('says when the service refuses the token, and why in the tooltip', () => {
+        const refused = { ...ONLINE, authError: 'no token set; this service needs one' };
+        expect(formatStatus('running', refused).text).toBe('$(key) prefloop: token refused');
+        expect(formatStatus('running', refused).tooltip).toContain('Token: no token set');
     });
 
     it('says when the service is unreachable or suggestions are off', () => {
