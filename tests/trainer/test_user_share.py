@@ -62,6 +62,11 @@ def test_the_limit_is_shared_out_under_the_cap() -> None:
     assert cap is not None and cap.kept == {"mallory": 10, "ann": 10}
 
 
+def test_every_user_keeps_a_pair_when_the_limit_is_below_the_users() -> None:
+    cap = cap_user_share({"ann": 5, "bob": 5, "carol": 5}, 0.5, 2)
+    assert cap is not None and cap.kept == {"ann": 1, "bob": 1, "carol": 1}
+
+
 @pytest.mark.parametrize("seed", range(200))
 def test_the_cap_holds_fits_the_limit_and_keeps_the_most(seed: int) -> None:
     rng = random.Random(seed)
@@ -73,6 +78,7 @@ def test_the_cap_holds_fits_the_limit_and_keeps_the_most(seed: int) -> None:
         assert cap is None
         return
     assert cap is not None
+    limit = max(limit, len([n for n in counts.values() if n]))
     assert cap.total <= limit
     assert max(cap.kept.values()) <= cap.share * cap.total
     assert all(cap.kept[u] == min(n, cap.per_user) for u, n in counts.items() if n)

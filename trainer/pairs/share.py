@@ -16,7 +16,8 @@ oldest of either split cannot break it).
 
 The cap applies to a split only when pairs of more than one user are in it and
 ``max_share`` is below 1. A share no set of users can meet (below ``1 / users``) is raised
-to ``1 / users``: every user then keeps the same count. Counts are compared as fractions
+to ``1 / users``: every user then keeps the same count. A limit below the number of users
+is raised to it, so that every user keeps a pair. Counts are compared as fractions
 of integers, so a share such as 0.3 is exact. Pure: no I/O.
 """
 
@@ -80,6 +81,7 @@ def cap_user_share(counts: Mapping[str, int], max_share: float, limit: int) -> U
     if max_share >= 1 or len(available) < 2:
         return None
     share = max(_share(max_share), Fraction(1, len(available)))
+    limit = max(limit, len(available))
 
     def kept_at(c: int) -> dict[str, int]:
         return {user: min(n, c) for user, n in available.items()}
