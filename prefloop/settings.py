@@ -308,8 +308,9 @@ class Settings(BaseSettings):
         default=None,
         description=(
             "Promote a candidate that passes the evaluation gate (`false`: only register it, "
-            "for an admin to promote). Unset: on in local mode, off in team mode, where one "
-            "user's forged feedback must not reach everyone without an admin's look."
+            "for an admin to promote). Unset: on in local mode, off in team mode (and in a "
+            "home with users' tokens), where one user's forged feedback must not reach "
+            "everyone without an admin's look."
         ),
     )
     train_max_user_share: float = Field(

@@ -325,7 +325,7 @@ def train_candidate(
 ) -> Candidate:
     """Train one candidate on ``train``, judge it on ``heldout`` against the version its
     scope serves now, register it (rejected when the gate fails) and, when it passed and
-    auto-promotion is on (:attr:`Settings.auto_promote`), promote it.
+    auto-promotion is on (:func:`promotes_on_its_own`), promote it.
 
     ``for_user`` None: the shared adapter; else that user's own, judged against the
     version served to them. ``record`` receives the run's figures as they become known
@@ -429,7 +429,7 @@ def train_candidate(
     promoted = False
     if gate.passed:
         runlog.info("gate passed; registered %s%s", version.id, scope)
-        if settings.auto_promote:
+        if promotes_on_its_own(settings):
             asked = stored_runs.get_run(settings.db_path, run_id)
             registry.promote(
                 settings,
@@ -455,10 +455,32 @@ def train_candidate(
     )
 
 
+def team_home(settings: Settings) -> bool:
+    """Whether the home has users with live tokens: a team's service keeps its data here."""
+    from prefloop.store import tokens
+
+    return any(user.active for user in tokens.list_users(settings.db_path))
+
+
+def promotes_on_its_own(settings: Settings) -> bool:
+    """Whether a candidate that passed the gate is promoted by the run: ``train_auto_promote``
+    when set; unset, only in local mode (:attr:`Settings.auto_promote`) and in a home with
+    no live user tokens, so that ``prefloop retrain`` on a team's host, in a shell that
+    lacks the service's ``PREFLOOP_AUTH`` or host, promotes nothing either."""
+    if settings.train_auto_promote is not None:
+        return settings.train_auto_promote
+    return settings.auto_promote and not team_home(settings)
+
+
 def promotion_note(settings: Settings) -> str:
     """Why a candidate that passed the gate was left for an admin to promote."""
     if settings.train_auto_promote is False:
         return "train_auto_promote is off; it stays a candidate for an admin to promote"
+    if settings.auth_mode == "local":
+        return (
+            "this home has users with tokens (a team's): a candidate that passed the gate "
+            "stays a candidate for an admin to promote (train_auto_promote unset)"
+        )
     return (
         "team mode: a candidate that passed the gate stays a candidate for an admin to "
         "promote (train_auto_promote unset), so no user's feedback reaches everyone "

@@ -32,6 +32,7 @@ from prefloop.training import (
     start_run,
     wait_run,
 )
+from prefloop.users import add_user
 from tests.trainer.training_data import FAST, LONG, TINY_MODEL_GATE, add_pairs, fast_settings
 from tests.waiting import wait_until
 
@@ -429,3 +430,21 @@ def test_queued_run_can_be_carried_out_in_this_process(
     assert "train_auto_promote is off" in run["data"]["promotion"]["awaits_admin"]
     assert registry.current(settings) is None
     assert not lock_held(settings)
+
+
+def test_a_run_in_a_teams_home_leaves_promotion_to_an_admin(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """A run started where the service's team-mode settings are not in the environment
+    (local mode, say `prefloop retrain` in another shell) on a home with user tokens
+    promotes nothing either."""
+    settings = fast_settings(tmp_path / "home", tiny_model_dir)
+    assert settings.auth_mode == "local" and settings.train_auto_promote is None
+    add_user(settings, "ann")
+    add_pairs(settings.db_path, train=8, heldout=2)
+    run_id = queue_run(settings, config=load_config(env={}, overrides=FAST))
+    assert run_in_process(settings, run_id) == "succeeded"
+    run = wait_run(settings, run_id, 5)
+    assert registry.get(settings, "v1").status == "candidate"
+    assert registry.current(settings) is None
+    assert "users with tokens" in run["data"]["promotion"]["awaits_admin"]
