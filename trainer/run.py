@@ -182,8 +182,9 @@ def prepare_run(
 
     The caller holds the training lock. Raises :class:`NotEnoughPairs` (recording nothing)
     when there are no training pairs, fewer held-out pairs than the gate's floor (see
-    :func:`heldout_shortfall`; ``force`` does not lift it; with ``train_adapters =
-    per_user``: no user whose own pairs reach it) or, unless ``force``, fewer than
+    :func:`heldout_shortfall`, counting the pairs the cap on one user's share keeps,
+    :func:`share_caps`; ``force`` does not lift it; with ``train_adapters = per_user``:
+    no user whose own pairs reach it) or, unless ``force``, fewer than
     ``train_min_new_pairs`` new ones. Returns the pairs available.
     """
     from prefloop.trainer.pairs import build_pairs
