@@ -31,7 +31,7 @@ from prefloop.store import migrate, utcnow
 from prefloop.store import runs as stored_runs
 from prefloop.train_config import TrainConfig, load_config
 from prefloop.trainer.dpo import TrainResult, resolve_device, train_dpo
-from prefloop.trainer.pairs.share import UserShareCap, cap_user_share, keep_newest
+from prefloop.trainer.pairs.share import UserShareCap, cap_user_share
 from prefloop.training import (
     NotEnoughPairs,
     RunError,
@@ -151,8 +151,7 @@ def load_capped(
     cap each user's newest up to their kept count (in the pairs table's order)."""
     if cap is None:
         return stored_runs.load_split(settings.db_path, split, limit)
-    every = stored_runs.load_split(settings.db_path, split, sum(cap.available.values()))
-    return keep_newest(every, cap)
+    return stored_runs.load_split_quotas(settings.db_path, split, cap.kept)
 
 
 def user_shortfalls(settings: Settings, config: TrainConfig) -> dict[str, str | None]:

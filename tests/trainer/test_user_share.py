@@ -123,6 +123,12 @@ def test_a_run_keeps_the_capped_pairs_and_says_what_it_left_out(
     }
     assert caps["heldout"] is not None and caps["heldout"].left_out == {"mallory": 8}
     train = load_capped(settings, "train", config.max_train_pairs, caps["train"])
+    # The store reads each user's newest pairs up to their count: what keep_newest keeps of
+    # the whole split, in the same order.
+    for split, cap in caps.items():
+        assert cap is not None
+        every = stored_runs.load_split(settings.db_path, split, sum(cap.available.values()))
+        assert load_capped(settings, split, 2000, cap) == keep_newest(every, cap)
     newest = stored_runs.load_split(settings.db_path, "train", 4, "mallory")
     assert [p for p in train if p["user"] == "mallory"] == newest
     assert len(mallory) == 40
