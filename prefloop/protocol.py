@@ -228,7 +228,10 @@ class TrainingRun(TypedDict):
     config: dict[str, Any] | None
     """The training configuration, every field (``TrainConfig``)."""
     data: dict[str, Any] | None
-    """Pairs available and the last pair build when queued; what was trained and judged on."""
+    """Pairs available and the last pair build when queued; what was trained and judged on
+    (with the shared adapter: the pairs of each user, ``by_user``, and what the cap on one
+    user's share left out, ``user_share_cap``); what became of the candidate
+    (``promotion``: promoted, or why a passing one awaits an admin)."""
     metrics: dict[str, Any] | None
     """Step, total steps and loss while training; steps, losses and step time after."""
     gate: dict[str, Any] | None

@@ -312,9 +312,24 @@ class Settings(BaseSettings):
         ge=1,
         description="Scheduled runs start only once this many pairs arrived since the last run.",
     )
-    train_auto_promote: bool = Field(
-        default=True,
-        description="Promote a candidate that passes the evaluation gate (else only register it).",
+    train_auto_promote: bool | None = Field(
+        default=None,
+        description=(
+            "Promote a candidate that passes the evaluation gate (`false`: only register it, "
+            "for an admin to promote). Unset: on in local mode, off in team mode (and in a "
+            "home with users' tokens), where one user's forged feedback must not reach "
+            "everyone without an admin's look."
+        ),
+    )
+    train_max_user_share: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=1.0,
+        description=(
+            "Shared adapter: the most of a run's train pairs, and of its held-out pairs, that "
+            "one user's pairs may make up when several users have pairs; each user keeps "
+            "their newest pairs up to that share (1: no cap)."
+        ),
     )
     train_misfire_grace: float = Field(
         default=3600.0,
@@ -533,6 +548,14 @@ class Settings(BaseSettings):
         if self.auth == "auto":
             return "local" if is_loopback(self.host) else "tokens"
         return self.auth
+
+    @property
+    def auto_promote(self) -> bool:
+        """Whether a run promotes a candidate that passed the gate: ``train_auto_promote``
+        when set, else on in local mode and off in team mode (:attr:`auth_mode`)."""
+        if self.train_auto_promote is not None:
+            return self.train_auto_promote
+        return self.auth_mode == "local"
 
     @property
     def allowed_host_names(self) -> list[str]:

@@ -58,6 +58,9 @@ def _summary(run: TrainingRun) -> str:
     status = run["status"]
     version = run.get("candidate_version")
     if status == "succeeded":
+        waits = ((run.get("data") or {}).get("promotion") or {}).get("awaits_admin")
+        if waits:
+            return f"run {run['id']} succeeded: {version} passed the gate, not promoted: {waits}"
         return f"run {run['id']} succeeded: {version} passed the gate"
     if status == "rejected":
         reasons = "; ".join((run.get("gate") or {}).get("reasons") or [])
@@ -74,6 +77,7 @@ RUN_COLUMNS = (
     "finished_at",
     "model_version",
     "candidate_version",
+    "promoted",
     "pairs",
     "steps",
     "loss",
@@ -95,11 +99,22 @@ def _row(run: TrainingRun) -> dict[str, Any]:
         "finished_at": run.get("finished_at"),
         "model_version": run.get("model_version"),
         "candidate_version": run.get("candidate_version"),
+        "promoted": _promoted_cell(data.get("promotion")),
         "pairs": (f"{data['train']}/{data['heldout']}" if "train" in data else None),
         "steps": metrics.get("steps", metrics.get("step")),
         "loss": None if loss is None else f"{float(loss):.4f}",
         "gate": _gate_cell(gate),
     }
+
+
+def _promoted_cell(promotion: dict[str, Any] | None) -> str | None:
+    """``yes``, ``no: awaits an admin`` for a passing candidate left for an admin, ``no``;
+    blank for runs recorded before runs said so."""
+    if not promotion:
+        return None
+    if promotion.get("promoted"):
+        return "yes"
+    return "no: awaits an admin" if promotion.get("awaits_admin") else "no"
 
 
 def _gate_cell(gate: dict[str, Any]) -> str | None:
@@ -147,7 +162,7 @@ def add_parsers(sub: Subcommands, common: argparse.ArgumentParser) -> None:
     retrain = sub.add_parser(
         "retrain",
         parents=[common],
-        help="build pairs, train a candidate adapter, gate it, promote it",
+        help="build pairs, train a candidate adapter, gate it, promote it (local mode)",
         epilog=RETRAIN_EXIT,
     )
     retrain.add_argument("--config", help="training settings file (TOML or JSON)")

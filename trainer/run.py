@@ -17,6 +17,7 @@ import hashlib
 import logging
 import os
 import shutil
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -30,6 +31,7 @@ from prefloop.store import migrate, utcnow
 from prefloop.store import runs as stored_runs
 from prefloop.train_config import TrainConfig, load_config
 from prefloop.trainer.dpo import TrainResult, resolve_device, train_dpo
+from prefloop.trainer.pairs.share import UserShareCap, cap_user_share
 from prefloop.training import (
     NotEnoughPairs,
     RunError,
@@ -91,6 +93,67 @@ def shortfall(settings: Settings, train: int, heldout: int) -> str | None:
     return heldout_shortfall(settings, train, heldout)
 
 
+def share_caps(settings: Settings, config: TrainConfig) -> dict[str, UserShareCap | None]:
+    """For the shared adapter: the cap on one user's share of each split ("train",
+    "heldout") from the pairs each user has, None where it does not apply
+    (:func:`~prefloop.trainer.pairs.share.cap_user_share`)."""
+    by_user = stored_runs.pair_counts_by_user(settings.db_path)
+    limits = {"train": config.max_train_pairs, "heldout": config.max_heldout_pairs}
+    return {
+        split: cap_user_share(
+            {user: counts[split] for user, counts in by_user.items()},
+            settings.train_max_user_share,
+            limit,
+        )
+        for split, limit in limits.items()
+    }
+
+
+def describe_caps(caps: dict[str, UserShareCap | None]) -> str | None:
+    """What the caps left out, in words (None: nothing)."""
+    parts = [
+        f"{count} {'held-out' if split == 'heldout' else 'train'} pair(s) of {user}"
+        for split, cap in caps.items()
+        if cap is not None
+        for user, count in cap.left_out.items()
+    ]
+    if not parts:
+        return None
+    shares = sorted({f"{float(cap.share):g}" for cap in caps.values() if cap is not None})
+    return (
+        f"left out {', '.join(parts)}: no user's pairs may be more than "
+        f"{' / '.join(shares)} of a split (train_max_user_share "
+        f"{caps_setting(caps):g}; each user keeps their newest)"
+    )
+
+
+def caps_setting(caps: dict[str, UserShareCap | None]) -> float:
+    """The ``train_max_user_share`` the caps were made with."""
+    return next(cap.max_share for cap in caps.values() if cap is not None)
+
+
+def capped_counts(
+    counts: PairCounts, config: TrainConfig, caps: dict[str, UserShareCap | None]
+) -> tuple[int, int]:
+    """The train and held-out pairs a shared-adapter run uses: the split's limit, and
+    under a cap the pairs it keeps."""
+    train, heldout = caps["train"], caps["heldout"]
+    return (
+        train.total if train is not None else min(counts["train"], config.max_train_pairs),
+        heldout.total if heldout is not None else min(counts["heldout"], config.max_heldout_pairs),
+    )
+
+
+def load_capped(
+    settings: Settings, split: str, limit: int, cap: UserShareCap | None
+) -> list[dict[str, Any]]:
+    """The pairs of ``split`` a shared-adapter run uses: the newest ``limit``, or under a
+    cap each user's newest up to their kept count (in the pairs table's order)."""
+    if cap is None:
+        return stored_runs.load_split(settings.db_path, split, limit)
+    return stored_runs.load_split_quotas(settings.db_path, split, cap.kept)
+
+
 def user_shortfalls(settings: Settings, config: TrainConfig) -> dict[str, str | None]:
     """For ``train_adapters = per_user``: each user with pairs, and why their pairs cannot
     make a candidate of their own (None: they can)."""
@@ -118,8 +181,9 @@ def prepare_run(
 
     The caller holds the training lock. Raises :class:`NotEnoughPairs` (recording nothing)
     when there are no training pairs, fewer held-out pairs than the gate's floor (see
-    :func:`heldout_shortfall`; ``force`` does not lift it; with ``train_adapters =
-    per_user``: no user whose own pairs reach it) or, unless ``force``, fewer than
+    :func:`heldout_shortfall`, counting the pairs the cap on one user's share keeps,
+    :func:`share_caps`; ``force`` does not lift it; with ``train_adapters = per_user``:
+    no user whose own pairs reach it) or, unless ``force``, fewer than
     ``train_min_new_pairs`` new ones. Returns the pairs available.
     """
     from prefloop.trainer.pairs import build_pairs
@@ -144,13 +208,13 @@ def prepare_run(
             )
         data["users"] = {user: reason or "trainable" for user, reason in reasons.items()}
     else:
-        refusal = heldout_shortfall(
-            settings,
-            min(counts["train"], config.max_train_pairs),
-            min(counts["heldout"], config.max_heldout_pairs),
-        )
+        caps = share_caps(settings, config)
+        capped = describe_caps(caps)
+        refusal = heldout_shortfall(settings, *capped_counts(counts, config, caps))
         if refusal:
-            raise NotEnoughPairs(refusal)
+            raise NotEnoughPairs(
+                f"{refusal} (the cap on one user's share {capped})" if capped else refusal
+            )
     if not force and counts["new"] < settings.train_min_new_pairs:
         raise NotEnoughPairs(
             f"only {counts['new']} new pair(s) since the last run; "
@@ -261,7 +325,7 @@ def train_candidate(
 ) -> Candidate:
     """Train one candidate on ``train``, judge it on ``heldout`` against the version its
     scope serves now, register it (rejected when the gate fails) and, when it passed and
-    ``train_auto_promote`` is on, promote it.
+    auto-promotion is on (:func:`promotes_on_its_own`), promote it.
 
     ``for_user`` None: the shared adapter; else that user's own, judged against the
     version served to them. ``record`` receives the run's figures as they become known
@@ -365,7 +429,7 @@ def train_candidate(
     promoted = False
     if gate.passed:
         runlog.info("gate passed; registered %s%s", version.id, scope)
-        if settings.train_auto_promote:
+        if promotes_on_its_own(settings):
             asked = stored_runs.get_run(settings.db_path, run_id)
             registry.promote(
                 settings,
@@ -375,6 +439,8 @@ def train_candidate(
             )
             runlog.info("promoted %s%s", version.id, scope)
             promoted = True
+        else:
+            runlog.info("%s%s not promoted: %s", version.id, scope, promotion_note(settings))
     else:
         runlog.info(
             "gate failed (%s); %s kept as rejected%s", "; ".join(gate.reasons), version.id, scope
@@ -387,6 +453,47 @@ def train_candidate(
         metrics=metrics,
         promoted=promoted,
     )
+
+
+def team_home(settings: Settings) -> bool:
+    """Whether the home has users with live tokens: a team's service keeps its data here."""
+    from prefloop.store import tokens
+
+    return any(user.active for user in tokens.list_users(settings.db_path))
+
+
+def promotes_on_its_own(settings: Settings) -> bool:
+    """Whether a candidate that passed the gate is promoted by the run: ``train_auto_promote``
+    when set; unset, only in local mode (:attr:`Settings.auto_promote`) and in a home with
+    no live user tokens, so that ``prefloop retrain`` on a team's host, in a shell that
+    lacks the service's ``PREFLOOP_AUTH`` or host, promotes nothing either."""
+    if settings.train_auto_promote is not None:
+        return settings.train_auto_promote
+    return settings.auto_promote and not team_home(settings)
+
+
+def promotion_note(settings: Settings) -> str:
+    """Why a candidate that passed the gate was left for an admin to promote."""
+    if settings.train_auto_promote is False:
+        return "train_auto_promote is off; it stays a candidate for an admin to promote"
+    if settings.auth_mode == "local":
+        return (
+            "this home has users with tokens (a team's): a candidate that passed the gate "
+            "stays a candidate for an admin to promote (train_auto_promote unset)"
+        )
+    return (
+        "team mode: a candidate that passed the gate stays a candidate for an admin to "
+        "promote (train_auto_promote unset), so no user's feedback reaches everyone "
+        "without an admin's look"
+    )
+
+
+def promotion_record(settings: Settings, passed: bool, promoted: bool) -> dict[str, Any]:
+    """What became of a run's candidate, for its data record: ``promoted``, and with
+    ``awaits_admin`` why a passing candidate was not."""
+    if promoted or not passed:
+        return {"promoted": promoted}
+    return {"promoted": False, "awaits_admin": promotion_note(settings)}
 
 
 def _log_gate(runlog: logging.Logger, gate: GateResult) -> None:
@@ -461,9 +568,22 @@ def run_in_process(
                 settings, run_id, cfg, run["data"] or {}, runlog, progress
             )
         else:
-            train = stored_runs.load_split(db, "train", cfg.max_train_pairs)
-            heldout = stored_runs.load_split(db, "heldout", cfg.max_heldout_pairs)
+            caps = share_caps(settings, cfg)
+            train = load_capped(settings, "train", cfg.max_train_pairs, caps["train"])
+            heldout = load_capped(settings, "heldout", cfg.max_heldout_pairs, caps["heldout"])
             data = {**(run["data"] or {}), **data_record(train, heldout)}
+            data["by_user"] = {
+                split: dict(sorted(Counter(p.get("user") or "" for p in pairs).items()))
+                for split, pairs in (("train", train), ("heldout", heldout))
+            }
+            data["user_share_cap"] = {
+                split: None if cap is None else cap.record() for split, cap in caps.items()
+            }
+            capped = describe_caps(caps)
+            if capped:
+                data["user_share_cap"]["why"] = capped
+                runlog.info("cap on one user's share: %s", capped)
+                log.info("run %s: %s", run_id, capped)
             stored_runs.update_run(db, run_id, data=data)
             outcome = train_candidate(
                 settings,
@@ -475,7 +595,8 @@ def run_in_process(
                 record=partial(stored_runs.update_run, db, run_id),
                 progress=progress,
             )
-            status, values = outcome.status, {"candidate_version": outcome.version}
+            data["promotion"] = promotion_record(settings, outcome.gate.passed, outcome.promoted)
+            status, values = outcome.status, {"candidate_version": outcome.version, "data": data}
         stored_runs.update_run(db, run_id, status=status, finished_at=utcnow(), **values)
         return status
     except BaseException as exc:
@@ -572,6 +693,10 @@ def _run_per_user(
         save()
     data = {**queued_data, **data_record(used_train, used_heldout)}
     passed = [u for u, m in users.items() if m.get("status") == "succeeded"]
+    waiting = [u for u in passed if not users[u].get("promoted")]
+    data["promotion"] = {"promoted": any(users[u].get("promoted") for u in passed)}
+    if waiting:
+        data["promotion"]["awaits_admin"] = f"{', '.join(waiting)}: {promotion_note(settings)}"
     rejected = [u for u, m in users.items() if m.get("status") == "rejected"]
     if not passed and not rejected:
         stored_runs.update_run(db, run_id, data=data)

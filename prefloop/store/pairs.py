@@ -569,6 +569,29 @@ def load_split(
     return [dict(zip(names, row, strict=True)) for row in reversed(rows)]
 
 
+def load_split_quotas(
+    conn: sqlite3.Connection, split: str, quotas: dict[str, int]
+) -> list[dict[str, Any]]:
+    """The newest ``quotas[user]`` pairs of ``split`` of each user named (a user's pairs
+    beyond their quota, and users not named, are left out), in :data:`PAIR_ORDER`, as
+    dicts like :func:`load_split`'s. Reads only those rows' texts."""
+    _check_split(split)
+    names = ("id", "created_at", "prompt", "chosen", "rejected", "weight", "source", "user")
+    rows = conn.execute(
+        "WITH quota(user, n) AS (SELECT key, value FROM json_each(?)), "
+        "ranked AS (SELECT id, COALESCE(user, '') AS owner, ROW_NUMBER() OVER "
+        f"(PARTITION BY COALESCE(user, '') ORDER BY {_NEWEST_FIRST}) AS place "
+        "FROM pairs WHERE split = ?) "
+        "SELECT p.id, p.created_at, p.prompt, p.chosen, p.rejected, p.weight, p.source, p.user "
+        "FROM ranked JOIN quota ON quota.user = ranked.owner "
+        "JOIN pairs AS p ON p.id = ranked.id "
+        "WHERE ranked.place <= quota.n "
+        f"ORDER BY {', '.join('p.' + c.strip() for c in PAIR_ORDER.split(','))}",
+        (json.dumps(quotas), split),
+    ).fetchall()
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
 def newest_pair_used(conn: sqlite3.Connection) -> str | None:
     """``created_at`` of the newest pair a finished (succeeded or rejected) training run
     trained on, from the data record of the newest such run that names one."""

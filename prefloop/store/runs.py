@@ -145,3 +145,10 @@ def load_split(db: Path, split: str, limit: int, user: str | None = None) -> lis
     table's one order (oldest first)."""
     with _connect(db) as conn:
         return pairs.load_split(conn, split, limit, user)
+
+
+def load_split_quotas(db: Path, split: str, quotas: dict[str, int]) -> list[dict[str, Any]]:
+    """The newest ``quotas[user]`` pairs of ``split`` of each user named, in the pairs
+    table's one order (oldest first)."""
+    with _connect(db) as conn:
+        return pairs.load_split_quotas(conn, split, quotas)

@@ -465,3 +465,21 @@ def test_allowed_hosts_default_and_setting() -> None:
         "code.example.com",
         "*.corp",
     ]
+
+
+@pytest.mark.parametrize(
+    ("host", "auth", "setting", "promotes"),
+    [
+        ("127.0.0.1", "auto", None, True),
+        ("0.0.0.0", "auto", None, False),
+        ("127.0.0.1", "tokens", None, False),
+        ("0.0.0.0", "local", None, True),
+        ("0.0.0.0", "auto", True, True),
+        ("127.0.0.1", "auto", False, False),
+    ],
+)
+def test_auto_promotion_is_off_in_team_mode_unless_set(
+    host: str, auth: str, setting: bool | None, promotes: bool
+) -> None:
+    settings = Settings(host=host, auth=auth, train_auto_promote=setting)  # type: ignore[arg-type]
+    assert settings.auto_promote is promotes

@@ -32,6 +32,7 @@ from prefloop.training import (
     start_run,
     wait_run,
 )
+from prefloop.users import add_user
 from tests.trainer.training_data import FAST, LONG, TINY_MODEL_GATE, add_pairs, fast_settings
 from tests.waiting import wait_until
 
@@ -66,7 +67,9 @@ def wait_check(schedule: TrainingSchedule, *, after: str, timeout: float = 30) -
 
 
 def test_run_trains_gates_registers_and_promotes(tiny_model_dir: Path, tmp_path: Path) -> None:
-    settings = fast_settings(tmp_path / "home", tiny_model_dir)
+    # ann's pairs outnumber bob's two to one; with no cap on one user's share (it has its
+    # own tests, test_user_share.py) every pair is used.
+    settings = fast_settings(tmp_path / "home", tiny_model_dir, train_max_user_share=1.0)
     ids = add_pairs(settings.db_path, train=12, heldout=4, users=("ann", "bob", "ann"))
     run_id = start_run(settings, config=load_config(env={}, overrides=FAST))
     run = wait_run(settings, run_id, TIMEOUT)
@@ -90,6 +93,12 @@ def test_run_trains_gates_registers_and_promotes(tiny_model_dir: Path, tmp_path:
     version = registry.current(settings)
     assert version is not None and version.id == run["candidate_version"] == "v1"
     assert version.run_id == run_id and version.parent == "base"
+    assert run["data"]["promotion"] == {"promoted": True}  # local mode promotes
+    assert run["data"]["by_user"] == {
+        "train": {"ann": 8, "bob": 4},
+        "heldout": {"ann": 3, "bob": 1},
+    }
+    assert run["data"]["user_share_cap"] == {"train": None, "heldout": None}
     assert (Path(version.adapter_path) / "adapter_config.json").is_file()
     assert not lock_held(settings)
     log = (settings.runs_dir / f"{run_id}.log").read_text()
@@ -415,7 +424,27 @@ def test_queued_run_can_be_carried_out_in_this_process(
     assert run_in_process(settings, run_id) == "succeeded"
     run = wait_run(settings, run_id, 5)
     assert run["pid"] == os.getpid() and run["candidate_version"] == "v1"
-    # Registered, but not promoted: train_auto_promote is off.
+    # Registered, but not promoted: train_auto_promote is off, and the run says so.
     assert registry.get(settings, "v1").status == "candidate"
+    assert run["data"]["promotion"]["promoted"] is False
+    assert "train_auto_promote is off" in run["data"]["promotion"]["awaits_admin"]
     assert registry.current(settings) is None
     assert not lock_held(settings)
+
+
+def test_a_run_in_a_teams_home_leaves_promotion_to_an_admin(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """A run started where the service's team-mode settings are not in the environment
+    (local mode, say `prefloop retrain` in another shell) on a home with user tokens
+    promotes nothing either."""
+    settings = fast_settings(tmp_path / "home", tiny_model_dir)
+    assert settings.auth_mode == "local" and settings.train_auto_promote is None
+    add_user(settings, "ann")
+    add_pairs(settings.db_path, train=8, heldout=2)
+    run_id = queue_run(settings, config=load_config(env={}, overrides=FAST))
+    assert run_in_process(settings, run_id) == "succeeded"
+    run = wait_run(settings, run_id, 5)
+    assert registry.get(settings, "v1").status == "candidate"
+    assert registry.current(settings) is None
+    assert "users with tokens" in run["data"]["promotion"]["awaits_admin"]

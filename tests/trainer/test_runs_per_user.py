@@ -47,6 +47,9 @@ def test_each_user_gets_a_candidate_of_their_own_judged_on_their_pairs(
     assert any(reason.startswith("bob: ") for reason in run["gate"]["reasons"])
     assert run["candidate_version"] == ann["candidate_version"]
     assert run["data"]["train"] == 16 and run["data"]["heldout"] == 6
+    # Each adapter learns from one user: no cap on a user's share; local mode promotes.
+    assert "user_share_cap" not in run["data"]
+    assert run["data"]["promotion"] == {"promoted": True}
 
     versions = {v.id: v for v in registry.list_versions(settings)}
     mine = versions[ann["candidate_version"]]

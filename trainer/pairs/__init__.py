@@ -32,6 +32,9 @@ The train/held-out split is decided per prompt group (all pairs with the same pr
 text) the first time the group yields a pair and never changes afterwards; each build
 holds out the newest groups it adds (:mod:`~prefloop.trainer.pairs.split`). Every query
 lives in :mod:`prefloop.store.pairs`. Pair building imports no torch.
+
+How many of each user's pairs a shared-adapter run uses, so that no user's pairs dominate
+it, is decided by :mod:`~prefloop.trainer.pairs.share`.
 """
 
 from __future__ import annotations
