@@ -353,20 +353,25 @@ class Workbench:
         self.call("wait", selector=".monaco-workbench", timeout=90000)
         self.call("wait", selector=".explorer-folders-view, .explorer-viewlet", timeout=60000)
 
-    def open_file(self, name: str) -> None:
-        """Quick Open (Ctrl+P), the file's name, Enter; waits for its editor to have focus."""
-        self.call("press", key="Control+P")
-        self.call("wait", selector=".quick-input-widget input")
-        self.call("type", text=name)
-        self.call(
-            "waitText",
-            selector=".quick-input-list .monaco-list-row",
-            pattern=name.replace(".", r"\."),
-        )
-        self.call("press", key="Enter")
-        self.call(
-            "waitText", selector=".tabs-container .tab.active", pattern=name.replace(".", r"\.")
-        )
+    def open_file(self, name: str, attempts: int = 2) -> None:
+        """Quick Open (Ctrl+P), the file's name, Enter; waits for its editor to have focus.
+        When the editor's tab does not come up (the Enter can land while the list still
+        changes, as the workbench restarts the language server), Quick Open is closed and
+        used again, up to ``attempts`` times."""
+        pattern = name.replace(".", r"\.")
+        for attempt in range(1, attempts + 1):
+            self.call("press", key="Control+P")
+            self.call("wait", selector=".quick-input-widget input")
+            self.call("type", text=name)
+            self.call("waitText", selector=".quick-input-list .monaco-list-row", pattern=pattern)
+            self.call("press", key="Enter")
+            try:
+                self.call("waitText", selector=".tabs-container .tab.active", pattern=pattern)
+                break
+            except E2EError:
+                if attempt == attempts:
+                    raise
+                self.call("press", key="Escape")
         self.call("wait", selector=".monaco-editor.focused")
 
     def ghost_text(self) -> str:
