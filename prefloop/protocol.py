@@ -373,7 +373,8 @@ class ProbeTotals(_Wire):
     """One model on the probe set: probes run, share of the parsed probes (Python with
     ``ast``, others with tree-sitter) whose completion parses, empty or repetitive
     completions, seconds spent. ``syntax_checked``/``syntax_valid`` are the counts
-    behind the rate (absent in older runs)."""
+    behind the rate (absent in older runs); ``functional_checked``/``functional_passed``
+    count the probes with tests and those whose tests passed (absent in older runs)."""
 
     probes: int
     syntax_valid_rate: float
@@ -381,6 +382,8 @@ class ProbeTotals(_Wire):
     seconds: float
     syntax_checked: int | None = None
     syntax_valid: int | None = None
+    functional_checked: int | None = None
+    functional_passed: int | None = None
 
 
 class ProbeSample(_Wire):
@@ -403,6 +406,7 @@ class ProbeTolerance(_Wire):
     syntax_drop: int
     degenerate_rise: int
     measured: str = Field(description="How the noise was measured, from the probe set.")
+    functional_drop: int | None = None
 
 
 class ProbeVerdict(_Wire):

@@ -136,7 +136,7 @@ class TrainConfig(BaseSettings):
         default=32, ge=1, le=512, description="Tokens generated per probe by the gate."
     )
     probes: str = Field(
-        default="probes-v2",
+        default="probes-v3",
         description="Probe set of the gate: a file name in trainer/probes or a JSON path.",
     )
 

@@ -3,6 +3,12 @@
 Heavy libraries (torch, transformers, peft, trl, datasets) are imported inside the
 functions, so importing this module is cheap. A pair's ``prompt`` is the exact prompt text
 the engine saw; ``chosen`` and ``rejected`` are completions of it.
+
+A completion is trained as it is, without the end-of-text token TRL appends to every
+completion: a suggestion is a piece of a file, not its end. Trained with end-of-text after
+each one-line suggestion, an adapter learns that files end after a line, and stops writing
+function bodies (after one round of a taste's pairs, the HumanEval problems it solved fell
+from 6 of 16 to 0). The gate's held-out margins score completions without it too.
 """
 
 from __future__ import annotations
@@ -62,6 +68,32 @@ def cpu_threads(setting: int) -> int:
     return setting or max(1, (os.cpu_count() or 2) - 1)
 
 
+def without_end_of_text(example: dict[str, Any], eos_token_id: int) -> dict[str, Any]:
+    """A tokenized DPO example's ``chosen_ids`` and ``rejected_ids`` without the end-of-text
+    token the trainer appended (a completion that is nothing else keeps it)."""
+    out = {}
+    for key in ("chosen_ids", "rejected_ids"):
+        ids = list(example[key])
+        out[key] = ids[:-1] if len(ids) > 1 and ids[-1] == eos_token_id else ids
+    return out
+
+
+def _trainer_class() -> Any:
+    """TRL's ``DPOTrainer``, preparing its datasets without end-of-text after completions."""
+    from trl import DPOTrainer
+
+    class Trainer(DPOTrainer):
+        def _prepare_dataset(
+            self, dataset: Any, processing_class: Any, args: Any, dataset_name: str
+        ) -> Any:
+            prepared = super()._prepare_dataset(dataset, processing_class, args, dataset_name)
+            return prepared.map(
+                without_end_of_text, fn_kwargs={"eos_token_id": self._tokenizer.eos_token_id}
+            )
+
+    return Trainer
+
+
 def dpo_arguments(config: TrainConfig, output_dir: Path, device: str, plan: TrainPlan) -> Any:
     """The TRL ``DPOConfig`` of a run on the data ``plan`` was made for (also used by the
     benchmark). With ``sft_weight`` the loss is DPO's plus that weight times the negative
@@ -116,7 +148,6 @@ def train_dpo(
     from datasets import Dataset
     from peft import LoraConfig, PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
-    from trl import DPOTrainer
 
     if not pairs:
         raise ValueError("no training pairs")
@@ -177,7 +208,7 @@ def train_dpo(
                 )
 
     plan = config.plan(len(pairs))
-    trainer = DPOTrainer(
+    trainer = _trainer_class()(
         model=model,
         args=dpo_arguments(config, work, device, plan),
         train_dataset=dataset,

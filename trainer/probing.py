@@ -6,7 +6,9 @@ between two runs that should be equivalent. Each completion is judged ``degenera
 (empty or repetitive) and, where the language is parsed, ``syntax_valid`` (Python with
 ``ast``, the others with tree-sitter). :func:`compare_probes` counts, in probes, how many
 the candidate lost or spoilt against the current version and compares that with a
-tolerance derived from the noise (:func:`probe_tolerance`).
+tolerance derived from the noise (:func:`probe_tolerance`). Probes with ``tests``
+(functions ending at their docstring) are also run: the completed function's tests
+``passes`` or not, and the candidate must not pass fewer beyond the noise.
 
 Everything but :func:`run_probes` (which runs a model; torch imported lazily) is pure.
 """
@@ -76,10 +78,51 @@ def tree_valid(
     )
 
 
+TEST_SECONDS = 10.0
+"""How long a functional probe's tests may run."""
+
+
+def function_body(completion: str) -> str:
+    """A completed function as the service's block rule shows it: up to the first
+    non-blank line back at column 0 (the function ended)."""
+    lines = completion.split("\n")
+    kept = [lines[0]]
+    for line in lines[1:]:
+        if line.strip() and not line[0].isspace():
+            break
+        kept.append(line)
+    return "\n".join(kept).rstrip()
+
+
+def passes_tests(probe: dict[str, Any], completion: str) -> bool:
+    """Whether a functional probe's tests pass on its function as completed, run in a
+    separate isolated Python process with a time limit."""
+    import subprocess
+    import sys
+    import tempfile
+
+    program = f"{probe['prefix']}{function_body(completion)}\n\n\n{probe['tests']}\n"
+    with tempfile.TemporaryDirectory(prefix="prefloop-probe-") as cwd:
+        try:
+            result = subprocess.run(
+                [sys.executable, "-I", "-c", program],
+                cwd=cwd,
+                capture_output=True,
+                timeout=TEST_SECONDS,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return False
+    return result.returncode == 0
+
+
 def probe_quality(probe: dict[str, Any], completion: str, *, cut: bool = False) -> dict[str, Any]:
-    """A probe completion's verdicts: ``degenerate``, and ``syntax_valid`` when the
-    probe's language is parsed (Python with ``ast``, others with tree-sitter)."""
+    """A probe completion's verdicts: ``degenerate``, ``syntax_valid`` when the probe's
+    language is parsed (Python with ``ast``, others with tree-sitter), and ``passes`` when
+    the probe has tests (:func:`passes_tests`)."""
     quality: dict[str, Any] = {"id": probe["id"], "degenerate": is_degenerate(completion)}
+    if probe.get("tests"):
+        quality["passes"] = passes_tests(probe, completion)
     language = probe.get("language")
     if language == "python":
         quality["syntax_valid"] = python_valid(
@@ -95,6 +138,7 @@ def probe_quality(probe: dict[str, Any], completion: str, *, cut: bool = False) 
 def _probe_totals(results: Sequence[dict[str, Any]]) -> ProbeTotals:
     checked = [r for r in results if "syntax_valid" in r]
     valid = sum(1 for r in checked if r["syntax_valid"])
+    tested = [r for r in results if "passes" in r]
     return ProbeTotals(
         probes=len(results),
         syntax_valid_rate=valid / len(checked) if checked else 1.0,
@@ -102,6 +146,8 @@ def _probe_totals(results: Sequence[dict[str, Any]]) -> ProbeTotals:
         seconds=sum(float(r.get("seconds", 0.0)) for r in results),
         syntax_checked=len(checked),
         syntax_valid=valid,
+        functional_checked=len(tested),
+        functional_passed=sum(1 for r in tested if r["passes"]),
     )
 
 
@@ -158,9 +204,9 @@ def compare_probes(
     by at most the noise tolerance (:func:`probe_tolerance` on the probe set's measured
     ``noise``) or ``max_syntax_drop`` of the parsed probes, whichever is larger; its
     degenerate completions may exceed the current's by the noise tolerance or
-    ``max_degenerate_increase``, whichever is larger. A change beyond the tolerance refuses
-    only when the sign test on the probes that changed (paired by id) is below
-    ``probe_alpha``.
+    ``max_degenerate_increase``, whichever is larger; the functions whose tests pass may
+    fall short by the noise tolerance. A change beyond the tolerance refuses only when the
+    sign test on the probes that changed (paired by id) is below ``probe_alpha``.
     """
     cand = _probe_totals(candidate)
     cur = _probe_totals(current)
@@ -174,8 +220,17 @@ def compare_probes(
     )
     allowed_drop = max(syntax_noise, math.floor(round(thresholds.max_syntax_drop * checked, 9)))
     allowed_rise = max(degenerate_noise, thresholds.max_degenerate_increase)
+    tested = cur.functional_checked or 0
+    allowed_functional = probe_tolerance(
+        tested, float(noise.get("functional_flips", 0)), measured, z
+    )
     how = str(noise.get("how", "no measured noise in the probe set"))
-    tolerance = ProbeTolerance(syntax_drop=allowed_drop, degenerate_rise=allowed_rise, measured=how)
+    tolerance = ProbeTolerance(
+        syntax_drop=allowed_drop,
+        degenerate_rise=allowed_rise,
+        measured=how,
+        functional_drop=allowed_functional if tested else None,
+    )
     noise_text = (
         f"noise {noise.get('syntax_flips', 0)} syntax and {noise.get('degenerate_flips', 0)} "
         f"degenerate flip(s) in {measured} probes between equivalent base-model runs, "
@@ -232,6 +287,31 @@ def compare_probes(
             f"{cur.degenerate}: {rise} more, {allowed_rise} allowed ({noise_text}), "
             f"{rise - allowed_rise} over; {degenerate_flips}"
         )
+    if tested:
+        functional_p, functional_flips = paired("passes", False)
+        lost = (cur.functional_passed or 0) - (cand.functional_passed or 0)
+        functional_ok = lost <= allowed_functional or functional_p >= alpha
+        findings.append(
+            GateFinding(
+                figure="probe_functional_drop",
+                passed=functional_ok,
+                value=lost,
+                required=allowed_functional,
+                shortfall=0.0 if functional_ok else lost - allowed_functional,
+                noise=f"{noise_text}; {functional_flips}",
+                detail=(
+                    f"{cand.functional_passed} of {cand.functional_checked} functions pass "
+                    f"their tests (current {cur.functional_passed})"
+                ),
+            )
+        )
+        if not functional_ok:
+            reasons.append(
+                f"functions completed by the candidate pass fewer tests: "
+                f"{cand.functional_passed} of {cand.functional_checked}, current "
+                f"{cur.functional_passed}; {allowed_functional} fewer allowed ({noise_text}), "
+                f"{lost - allowed_functional} over; {functional_flips}"
+            )
     latency_ok = not (cur.seconds > 0 and cand.seconds > thresholds.latency_factor * cur.seconds)
     ratio = cand.seconds / cur.seconds if cur.seconds > 0 else 1.0
     findings.append(

@@ -49,3 +49,43 @@ def test_dpo_continues_from_a_previous_adapter(tiny_model_dir: Path, tmp_path: P
     assert second.reference == "previous"
     assert (tmp_path / "b" / "adapter_model.safetensors").is_file()
     assert not (tmp_path / "b" / "ref").exists()  # only the trained adapter is saved
+
+
+def test_completions_are_trained_without_end_of_text(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """TRL appends end-of-text to every completion; a suggestion is not the end of a file,
+    so the trainer's prepared data holds each completion's own tokens and nothing after."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from prefloop.trainer.dpo import _trainer_class, dpo_arguments, without_end_of_text
+
+    assert without_end_of_text({"chosen_ids": [5, 6, 0], "rejected_ids": [7, 0]}, 0) == {
+        "chosen_ids": [5, 6],
+        "rejected_ids": [7],
+    }
+    # Only the last token, only when it is end-of-text, and never the whole completion.
+    assert without_end_of_text({"chosen_ids": [0, 5], "rejected_ids": [0]}, 0) == {
+        "chosen_ids": [0, 5],
+        "rejected_ids": [0],
+    }
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    config = load_config(env={}, overrides=FAST)
+    pairs = [pair(i, "train") for i in range(2)]
+    trainer = _trainer_class()(
+        model=model,
+        args=dpo_arguments(config, tmp_path / "work", "cpu", config.plan(len(pairs))),
+        train_dataset=Dataset.from_list(
+            [{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in pairs]
+        ),
+        processing_class=tokenizer,
+    )
+    for row, p in zip(trainer.train_dataset, pairs, strict=True):
+        for key in ("chosen", "rejected"):
+            ids = row[f"{key}_ids"]
+            assert ids[-1] != tokenizer.eos_token_id
+            text = tokenizer.decode(row["prompt_ids"] + ids)
+            assert text == p["prompt"] + p[key]

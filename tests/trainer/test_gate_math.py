@@ -22,6 +22,7 @@ from prefloop.trainer.gate import (
 )
 from prefloop.trainer.probing import (
     compare_probes,
+    function_body,
     is_degenerate,
     load_probes,
     probe_quality,
@@ -239,6 +240,53 @@ def test_probe_set_v2_is_large_and_carries_its_noise() -> None:
     assert noise["probes"] == len(probes["probes"])
     assert noise["syntax_flips"] >= 0 and noise["degenerate_flips"] >= 0
     assert "bench/probe_noise.py" in noise["how"]
+
+
+def test_probe_set_v3_adds_functions_with_tests_that_a_right_body_passes() -> None:
+    v2, v3 = load_probes("probes-v2"), load_probes("probes-v3")
+    assert v3["probes"][: len(v2["probes"])] == v2["probes"]
+    functions = [p for p in v3["probes"] if p.get("tests")]
+    assert len(functions) >= 20
+    by_id = {p["id"]: p for p in functions}
+    right = {"py-fn-sum-pair": "return a + b", "py-fn-reverse": "return text[::-1]"}
+    for probe_id, body in right.items():
+        assert probe_quality(by_id[probe_id], body) | {"id": probe_id} == {
+            "id": probe_id,
+            "degenerate": False,
+            "passes": True,
+            "syntax_valid": True,
+        }
+        # Nothing, or a wrong body, fails the tests.
+        assert probe_quality(by_id[probe_id], "")["passes"] is False
+        assert probe_quality(by_id[probe_id], "return None")["passes"] is False
+    # The function ends at the first line back at column 0, as the service shows it.
+    assert function_body("return a + b\n\nprint(add(1, 2))") == "return a + b"
+    assert function_body("x = 1\n    return x\n\n\nclass A:") == "x = 1\n    return x"
+    loop = probe_quality(by_id["py-fn-sum-pair"], "while True:\n        pass")
+    assert loop["passes"] is False  # the tests' time limit
+
+
+def test_functions_that_lose_their_tests_refuse_only_beyond_the_noise() -> None:
+    def run(passing: int, total: int = 24) -> list[dict[str, object]]:
+        return [
+            {"id": f"f{i}", "degenerate": False, "passes": i < passing, "seconds": 1.0}
+            for i in range(total)
+        ]
+
+    thresholds = GateThresholds(probe_alpha=0.05)
+    noise = {"probes": 41, "functional_flips": 0, "how": "measured"}
+    same = compare_probes(run(19), run(19), thresholds, noise)
+    assert same.passed and same.candidate.functional_passed == 19
+    one_lost = compare_probes(run(18), run(19), thresholds, noise)
+    assert one_lost.passed  # within the tolerance
+    harmed = compare_probes(run(5), run(19), thresholds, noise)
+    assert not harmed.passed
+    (finding,) = [f for f in harmed.findings if f.figure == "probe_functional_drop"]
+    assert finding.value == 14 and not finding.passed
+    assert "pass fewer tests: 5 of 24, current 19" in harmed.reasons[0]
+    # Probe sets without tests judge nothing of the kind.
+    plain = compare_probes(run(0, 0), run(0, 0), thresholds, noise)
+    assert all(f.figure != "probe_functional_drop" for f in plain.findings)
 
 
 def test_every_parsed_probe_parses_with_a_fitting_completion() -> None:
