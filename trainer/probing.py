@@ -94,26 +94,31 @@ def function_body(completion: str) -> str:
     return "\n".join(kept).rstrip()
 
 
-def passes_tests(probe: dict[str, Any], completion: str) -> bool:
-    """Whether a functional probe's tests pass on its function as completed, run in a
-    separate isolated Python process with a time limit."""
+def runs_clean(program: str, *, time_limit: float = TEST_SECONDS) -> bool:
+    """Whether a Python program exits with status 0 within ``time_limit`` seconds, run in
+    a separate isolated interpreter (``-I``) in an empty temporary directory."""
     import subprocess
     import sys
     import tempfile
 
-    program = f"{probe['prefix']}{function_body(completion)}\n\n\n{probe['tests']}\n"
-    with tempfile.TemporaryDirectory(prefix="prefloop-probe-") as cwd:
+    with tempfile.TemporaryDirectory(prefix="prefloop-run-") as cwd:
         try:
             result = subprocess.run(
                 [sys.executable, "-I", "-c", program],
                 cwd=cwd,
                 capture_output=True,
-                timeout=TEST_SECONDS,
+                timeout=time_limit,
                 check=False,
             )
         except subprocess.TimeoutExpired:
             return False
     return result.returncode == 0
+
+
+def passes_tests(probe: dict[str, Any], completion: str) -> bool:
+    """Whether a functional probe's tests pass on its function as completed
+    (:func:`runs_clean`)."""
+    return runs_clean(f"{probe['prefix']}{function_body(completion)}\n\n\n{probe['tests']}\n")
 
 
 def probe_quality(probe: dict[str, Any], completion: str, *, cut: bool = False) -> dict[str, Any]:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 import httpx
+
+from prefloop.trainer.probing import runs_clean
 
 TIME_LIMIT = 10.0
 """Seconds a problem's tests may run."""
@@ -46,18 +45,7 @@ def problems(count: int) -> list[Problem]:
 def passes(problem: Problem, completion: str, *, time_limit: float = TIME_LIMIT) -> bool:
     """Do the problem's tests pass on its prompt followed by ``completion``?"""
     program = f"{problem.prompt}{completion}\n\n\n{problem.test}\n\ncheck({problem.entry_point})\n"
-    with tempfile.TemporaryDirectory(prefix="prefloop-humaneval-") as cwd:
-        try:
-            result = subprocess.run(
-                [sys.executable, "-I", "-c", program],
-                cwd=cwd,
-                capture_output=True,
-                timeout=time_limit,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return False
-    return result.returncode == 0
+    return runs_clean(program, time_limit=time_limit)
 
 
 def complete(client: httpx.Client, problem: Problem, *, max_tokens: int, user: str) -> str:

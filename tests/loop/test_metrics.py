@@ -140,3 +140,12 @@ def test_a_humaneval_drop_counts_only_beyond_the_noise_of_which_problems_changed
     shares = [ServiceResult(seed=0, developers=[], humaneval=[6 / 16, 4 / 16])]
     assert humaneval_change(shares, 16) == ("net 2 problems lost, p ≥ 0.25: not lower beyond noise")
     assert humaneval_change(shares) == "problems not recorded"
+
+
+def test_humaneval_tests_judge_a_completion_in_a_separate_process() -> None:
+    from bench.loop.humaneval import passes, problems
+
+    (add,) = [p for p in problems(16) if p.task_id == "HumanEval/53"]
+    assert passes(add, "    return x + y")
+    assert not passes(add, "    return x - y")
+    assert not passes(add, "    while True:\n        pass", time_limit=1.0)
