@@ -4,7 +4,8 @@ All database access of the project goes through this package, one module per kin
 record:
 
 * :mod:`~prefloop.store.schema`: the migrations and :func:`migrate`;
-* :mod:`~prefloop.store.connection`: :func:`connect` and its pragmas;
+* :mod:`~prefloop.store.connection`: :func:`connect` and its pragmas, and
+  :func:`~prefloop.store.connection.immediate`, a write transaction that locks at once;
 * :mod:`~prefloop.store.timestamps`: :func:`utcnow` and :func:`parse_since`;
 * :mod:`~prefloop.store.events`: suggestions and feedback events (:class:`Store`);
 * :mod:`~prefloop.store.writer`: the service's single writer;

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from prefloop.store.connection import connect
+from prefloop.store.connection import connect, immediate
 from prefloop.store.schema import migrate
 from prefloop.store.timestamps import utcnow
 
@@ -76,13 +76,8 @@ def _writing(db: Path) -> Iterator[sqlite3.Connection]:
     conn = connect(db)
     conn.isolation_level = None
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(conn):
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
     finally:
         conn.close()
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prefloop.store.connection import connect
+from prefloop.store.connection import connect, immediate
 from prefloop.store.schema import migrate
 
 BASE = "base"
@@ -98,13 +98,8 @@ def opened(path: Path | str) -> Iterator[sqlite3.Connection]:
 @contextlib.contextmanager
 def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """One write transaction; the database's write lock is held until it ends."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate(conn):
         yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def _version(row: sqlite3.Row) -> Version:

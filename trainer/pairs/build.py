@@ -13,6 +13,7 @@ from typing import Any
 from prefloop.settings import Settings
 from prefloop.store import migrate, utcnow
 from prefloop.store import pairs as store
+from prefloop.store.connection import immediate
 from prefloop.trainer.pairs.checks import apply_checks
 from prefloop.trainer.pairs.evidence import load_evidence
 from prefloop.trainer.pairs.filtering import (
@@ -132,7 +133,7 @@ def run_build(
 
         # Write phase: one short transaction.
         now = utcnow()
-        with store.immediate(conn):
+        with immediate(conn):
             if store.high_water(conn).build_id != mark.build_id:
                 raise PairBuildError("another pair build finished while this one ran; run again")
             build_id = store.start_build(
