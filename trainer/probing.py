@@ -250,73 +250,64 @@ def compare_probes(
         p = sign_test(worse, better)
         return p, f"{worse} worse, {better} better: sign test p {p:.3g} (refuses below {alpha:g})"
 
-    syntax_p, syntax_flips = paired("syntax_valid", False)
-    degenerate_p, degenerate_flips = paired("degenerate", True)
-    drop = (cur.syntax_valid or 0) - (cand.syntax_valid or 0)
-    syntax_ok = drop <= allowed_drop or syntax_p >= alpha
-    findings.append(
-        GateFinding(
-            figure="probe_syntax_valid_drop",
-            passed=syntax_ok,
-            value=drop,
-            required=allowed_drop,
-            shortfall=0.0 if syntax_ok else drop - allowed_drop,
-            noise=f"{noise_text}; {syntax_flips}",
-            detail=(
-                f"{cand.syntax_valid} of {cand.syntax_checked} parse (current {cur.syntax_valid})"
-            ),
-        )
-    )
-    if not syntax_ok:
-        reasons.append(
-            f"probe syntax-valid completions fell by {drop} ({cand.syntax_valid} of "
-            f"{cand.syntax_checked}, current {cur.syntax_valid}); {allowed_drop} allowed "
-            f"({noise_text}), {drop - allowed_drop} over; {syntax_flips}"
-        )
-    rise = cand.degenerate - cur.degenerate
-    degenerate_ok = rise <= allowed_rise or degenerate_p >= alpha
-    findings.append(
-        GateFinding(
-            figure="probe_degenerate_rise",
-            passed=degenerate_ok,
-            value=rise,
-            required=allowed_rise,
-            shortfall=0.0 if degenerate_ok else rise - allowed_rise,
-            noise=f"{noise_text}; {degenerate_flips}",
-            detail=f"{cand.degenerate} of {cand.probes} (current {cur.degenerate})",
-        )
-    )
-    if not degenerate_ok:
-        reasons.append(
-            f"{cand.degenerate} empty or repetitive probe completion(s), current "
-            f"{cur.degenerate}: {rise} more, {allowed_rise} allowed ({noise_text}), "
-            f"{rise - allowed_rise} over; {degenerate_flips}"
-        )
-    if tested:
-        functional_p, functional_flips = paired("passes", False)
-        lost = (cur.functional_passed or 0) - (cand.functional_passed or 0)
-        functional_ok = lost <= allowed_functional or functional_p >= alpha
+    def counted(
+        figure: str, key: str, bad: bool, change: int, allowed: int, detail: str, what: str
+    ) -> None:
+        """A change counted in probes: within ``allowed``, or noise by the sign test on the
+        probes that changed ``key``; ``what`` opens the refusal's reason."""
+        p, flips = paired(key, bad)
+        ok = change <= allowed or p >= alpha
         findings.append(
             GateFinding(
-                figure="probe_functional_drop",
-                passed=functional_ok,
-                value=lost,
-                required=allowed_functional,
-                shortfall=0.0 if functional_ok else lost - allowed_functional,
-                noise=f"{noise_text}; {functional_flips}",
-                detail=(
-                    f"{cand.functional_passed} of {cand.functional_checked} functions pass "
-                    f"their tests (current {cur.functional_passed})"
-                ),
+                figure=figure,
+                passed=ok,
+                value=change,
+                required=allowed,
+                shortfall=0.0 if ok else change - allowed,
+                noise=f"{noise_text}; {flips}",
+                detail=detail,
             )
         )
-        if not functional_ok:
-            reasons.append(
-                f"functions completed by the candidate pass fewer tests: "
-                f"{cand.functional_passed} of {cand.functional_checked}, current "
-                f"{cur.functional_passed}; {allowed_functional} fewer allowed ({noise_text}), "
-                f"{lost - allowed_functional} over; {functional_flips}"
-            )
+        if not ok:
+            reasons.append(f"{what}, {change - allowed} over; {flips}")
+
+    drop = (cur.syntax_valid or 0) - (cand.syntax_valid or 0)
+    counted(
+        "probe_syntax_valid_drop",
+        "syntax_valid",
+        False,
+        drop,
+        allowed_drop,
+        f"{cand.syntax_valid} of {cand.syntax_checked} parse (current {cur.syntax_valid})",
+        f"probe syntax-valid completions fell by {drop} ({cand.syntax_valid} of "
+        f"{cand.syntax_checked}, current {cur.syntax_valid}); {allowed_drop} allowed "
+        f"({noise_text})",
+    )
+    rise = cand.degenerate - cur.degenerate
+    counted(
+        "probe_degenerate_rise",
+        "degenerate",
+        True,
+        rise,
+        allowed_rise,
+        f"{cand.degenerate} of {cand.probes} (current {cur.degenerate})",
+        f"{cand.degenerate} empty or repetitive probe completion(s), current "
+        f"{cur.degenerate}: {rise} more, {allowed_rise} allowed ({noise_text})",
+    )
+    if tested:
+        lost = (cur.functional_passed or 0) - (cand.functional_passed or 0)
+        counted(
+            "probe_functional_drop",
+            "passes",
+            False,
+            lost,
+            allowed_functional,
+            f"{cand.functional_passed} of {cand.functional_checked} functions pass "
+            f"their tests (current {cur.functional_passed})",
+            f"functions completed by the candidate pass fewer tests: "
+            f"{cand.functional_passed} of {cand.functional_checked}, current "
+            f"{cur.functional_passed}; {allowed_functional} fewer allowed ({noise_text})",
+        )
     latency_ok = not (cur.seconds > 0 and cand.seconds > thresholds.latency_factor * cur.seconds)
     ratio = cand.seconds / cur.seconds if cur.seconds > 0 else 1.0
     findings.append(
